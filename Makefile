@@ -1,0 +1,50 @@
+# Conclave TechMedia: `make run` for the site, `make test` for the checks.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+# The venv is rebuilt when a requirements file changes.
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint fmt demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+.env:
+	@echo "Writing .env with a generated DJANGO_SECRET_KEY for local development"
+	@$(BIN)/python -c "from django.core.management.utils import get_random_secret_key as g; print('DJANGO_SECRET_KEY=' + g())" > .env
+
+run: $(STAMP) .env
+	DJANGO_DEBUG=true $(BIN)/python manage.py migrate --no-input
+	DJANGO_DEBUG=true $(BIN)/python manage.py load_demo
+	@echo ""
+	@echo "  The seed story:  http://127.0.0.1:$(PORT)/news/openai-foxconn-collaboration-ai-supply-chain-us-data-center-components/"
+	@echo "  The front page:  http://127.0.0.1:$(PORT)/"
+	@echo "  Admin:           http://127.0.0.1:$(PORT)/admin/"
+	@echo "  Create an editor account first:  DJANGO_DEBUG=true $(BIN)/python manage.py createsuperuser"
+	@echo ""
+	DJANGO_DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py check
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) staticfiles

@@ -1,0 +1,242 @@
+"""Validate, sanitise and resize uploaded article images.
+
+Everything works on bytes and storage names, never local paths, so any Django storage (S3 included) works.
+"""
+
+import contextlib
+import io
+import posixpath
+import re
+import struct
+import warnings
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
+from PIL import Image, ImageCms, ImageOps
+
+RENDITION_WIDTHS = (480, 800, 1200, 1600)
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
+MAX_FRAMES = 1000
+# Walking GIF/APNG frames decodes them (about 50 megapixels a second here), so the walk has a budget too.
+MAX_ANIMATION_PIXELS = 100_000_000
+MAX_STEM_LENGTH = 60
+
+# The prepared original is encoded again for every rendition, so it keeps more quality than they do.
+ORIGINAL_QUALITY = 90
+JPEG_OPTIONS = {"quality": 85, "progressive": True, "optimize": True}
+WEBP_OPTIONS = {"quality": 80, "method": 4}
+
+# GIF stills become PNG: lossless, smaller, and nothing is lost by dropping the animation.
+_OUTPUT_FORMAT = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "GIF": "PNG"}
+_EXTENSION = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+# Pillow's decoders raise all of these on hostile input (see Pillow's own Tests/test_fuzzers.py).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError) + (
+    ArithmeticError, MemoryError, NotImplementedError, struct.error)  # fmt: skip
+_WINDOWS_DEVICES = re.compile(r"(con|prn|aux|nul|com\d|lpt\d)")
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+_LANCZOS = Image.Resampling.LANCZOS
+
+_MESSAGES = {
+    "empty": _("The file is empty."),
+    "file_too_large": _("The file is larger than %(limit)s MB. Please upload a smaller image."),
+    "unsupported_format": _(
+        "This file is not a JPEG, PNG, WebP or GIF image. Other formats (SVG, HEIC, TIFF, BMP, PDF "
+        "and so on) are not accepted: please export the picture as JPEG or PNG."
+    ),
+    "too_many_pixels": _(
+        "This image is too large: it has (or claims to have) more than %(limit)s megapixels. "
+        "Please scale it down and upload it again."
+    ),
+    "too_many_frames": _(
+        "This animation has too many frames (at most %(limit)s at this size). "
+        "Article images are stills: please upload a single frame."
+    ),
+    "damaged": _(
+        "This image file is damaged or incomplete, so it cannot be used. "
+        "Please export it again from your image editor and upload the new file."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    content: ContentFile  # re-encoded pixels only, upright, named safely
+    width: int
+    height: int
+    format: str  # "JPEG" | "PNG" | "WEBP"
+
+
+def prepare_upload(uploaded_file) -> PreparedImage:
+    """Validate and sanitise an uploaded image file; raise ValidationError if it is not acceptable."""
+    data = _read_capped(uploaded_file)
+    with warnings.catch_warnings():
+        # Pillow warns about corrupt metadata, which is thrown away anyway; only bomb warnings matter.
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS)) as im:
+                if im.format not in _OUTPUT_FORMAT:
+                    raise _error("unsupported_format")
+                _check_pixels(im.size)
+                # MPO "frames" are separate pictures (thumbnails, gain maps) that are never decoded here.
+                if im.format != "MPO" and getattr(im, "is_animated", False):
+                    _check_frames(im)
+                im.load()
+                icc = im.info.get("icc_profile")
+                ImageOps.exif_transpose(im, in_place=True)
+                out_format = _OUTPUT_FORMAT[im.format]
+                pixels = _normalise(im, icc)
+            if out_format == "JPEG":
+                pixels = _flatten(pixels)
+            encoded = _encode(pixels, out_format, ORIGINAL_QUALITY)
+        except Image.UnidentifiedImageError:
+            raise _error("unsupported_format") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise _error("too_many_pixels") from None
+        except _DECODE_ERRORS:
+            raise _error("damaged") from None
+    name = _safe_name(getattr(uploaded_file, "name", None), out_format)
+    return PreparedImage(ContentFile(encoded, name=name), pixels.width, pixels.height, out_format)
+
+
+def write_renditions(source_name: str, storage=None) -> dict:
+    """Write WebP and JPEG renditions of a stored, prepared image next to it; return a JSON-able index."""
+    storage = storage or default_storage
+    with storage.open(source_name, "rb") as fh:
+        data = fh.read()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS)) as im:
+            _check_pixels(im.size)
+            im.load()
+            source = im if im.mode in ("RGB", "RGBA") else _normalise(im, None)
+    width, height = source.size
+    folder, filename = posixpath.split(source_name)
+    base = posixpath.join(folder, "renditions", posixpath.splitext(filename)[0])
+    index = {"source": source_name, "width": width, "height": height, "sizes": []}
+    try:
+        for target in _rendition_widths(width):
+            size = (target, max(1, round(height * target / width)))
+            frame = source if target == width else source.resize(size, _LANCZOS, reducing_gap=3)
+            entry = {"width": size[0], "height": size[1]}
+            index["sizes"].append(entry)
+            entry["webp"] = storage.save(f"{base}-{target}.webp", ContentFile(_encode(frame, "WEBP")))
+            entry["jpeg"] = storage.save(f"{base}-{target}.jpg", ContentFile(_encode(_flatten(frame))))
+    except BaseException:
+        delete_renditions(index, storage)  # no half-written sets left behind
+        raise
+    return index
+
+
+def delete_renditions(renditions: dict, storage=None) -> None:
+    """Delete the files listed by write_renditions(); files already gone are ignored."""
+    storage = storage or default_storage
+    for entry in (renditions or {}).get("sizes", ()):
+        for key in ("webp", "jpeg"):
+            if entry.get(key):
+                storage.delete(entry[key])  # Django storages treat a missing file as already deleted
+
+
+def _error(code, **params):
+    defaults = {"file_too_large": f"{MAX_UPLOAD_BYTES / 2**20:g}", "too_many_pixels": f"{MAX_PIXELS / 1e6:g}"}
+    if code in defaults:
+        params.setdefault("limit", defaults[code])
+    return ValidationError(_MESSAGES[code], code=code, params=params)
+
+
+def _read_capped(uploaded_file) -> bytes:
+    if (getattr(uploaded_file, "size", None) or 0) > MAX_UPLOAD_BYTES:
+        raise _error("file_too_large")
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        uploaded_file.seek(0)
+    # Never trust .size: read one byte past the cap to find out.
+    data = uploaded_file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise _error("file_too_large")
+    if not data:
+        raise _error("empty")
+    return data
+
+
+def _check_pixels(size) -> None:
+    # Read at call time, and never via Image.MAX_IMAGE_PIXELS: that global is shared by the whole process.
+    if size[0] < 1 or size[1] < 1:
+        raise _error("damaged")
+    if size[0] * size[1] > MAX_PIXELS:
+        raise _error("too_many_pixels")
+
+
+def _check_frames(im) -> None:
+    """Walk every frame header under the caps; GIF frames may grow the canvas (extent bombs)."""
+    budget, frame = MAX_ANIMATION_PIXELS, 0
+    while True:
+        _check_pixels(im.size)  # before the next seek() decodes this frame at its new size
+        budget -= im.size[0] * im.size[1]
+        if frame >= MAX_FRAMES or budget < 0:
+            limit = min(MAX_FRAMES, MAX_ANIMATION_PIXELS // (im.size[0] * im.size[1]))
+            raise _error("too_many_frames", limit=limit)
+        frame += 1
+        try:
+            im.seek(frame)
+        except EOFError:
+            break
+    im.seek(0)
+
+
+def _normalise(im, icc):
+    """Return a new 8-bit RGB or RGBA image in sRGB, carrying no metadata at all."""
+    alpha = im.has_transparency_data
+    if im.mode.startswith("I") or im.mode == "F":
+        # convert() clips 16-bit samples at 255, which turns most of the picture white; scale them instead.
+        grey = im.convert("I").point(lambda v: v / 257).convert("L")
+        if alpha:
+            grey.putalpha(im.convert("RGBA").getchannel("A"))
+        im, icc = grey, None
+    mode = "RGBA" if alpha else "RGB"
+    out = None
+    if icc:
+        with contextlib.suppress(OSError, TypeError, ValueError):  # unusable profile: keep stored colours
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            out = ImageCms.profileToProfile(im, profile, _SRGB, outputMode=mode)
+    out = out or im.convert(mode)
+    out.info = {}  # convert() and profileToProfile() copy or add metadata; the pixels are all we keep
+    return out
+
+
+def _flatten(im):
+    if im.mode != "RGBA":
+        return im
+    background = Image.new("RGB", im.size, "white")
+    background.paste(im, mask=im.getchannel("A"))
+    return background
+
+
+def _encode(im, fmt="JPEG", quality=None) -> bytes:
+    options = {"JPEG": JPEG_OPTIONS, "WEBP": WEBP_OPTIONS, "PNG": {}}[fmt]
+    if quality and options:
+        options = {**options, "quality": quality}
+    buffer = io.BytesIO()
+    im.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _rendition_widths(width):
+    widths = {w for w in RENDITION_WIDTHS if w <= width}
+    if width < RENDITION_WIDTHS[-1]:
+        widths.add(width)  # a narrow source still gets its own full-size rendition, never an upscale
+    return sorted(widths)
+
+
+def _safe_name(uploaded_name, fmt) -> str:
+    # Only a slug of the stem survives: no directories, dots, control characters or client extension.
+    filename = re.split(r"[\\/]", str(uploaded_name or ""))[-1]
+    stem = slugify(filename.rsplit(".", 1)[0])[:MAX_STEM_LENGTH].strip("-_") or "image"
+    if _WINDOWS_DEVICES.fullmatch(stem):
+        stem += "-image"  # reserved device names on Windows; keep the media tree copyable anywhere
+    return f"{stem}.{_EXTENSION[fmt]}"

@@ -1,0 +1,284 @@
+"""Article body rendering: pasted Markdown -> sanitised HTML, stored in ``body_html``.
+
+Pipeline: ``normalise`` -> Python-Markdown -> ``clean_html`` (bleach allowlist + ``_PostFilter``).
+``render_markdown`` is the pure pipeline; ``render_body`` adds the length and time limits.
+"""
+
+import html
+import multiprocessing
+import os
+import re
+from urllib.parse import urlsplit
+
+import html5lib
+import markdown
+from bleach import html5lib_shim
+from bleach.sanitizer import Cleaner
+from django.conf import settings
+
+RENDERER_VERSION = 1  # bump when the output changes, so stored body_html can be re-rendered
+
+# A long-read is ~60k characters; 200k leaves room for the longest features while keeping the worst
+# legitimate input well inside the time limit (a 200k-char article renders in well under a second).
+MAX_BODY_CHARS = 200_000
+# Ordinary bodies take milliseconds; 3 s leaves ample headroom on a loaded server and keeps an admin
+# save far below the web server's request timeout when Python-Markdown hits a super-linear case.
+RENDER_TIME_LIMIT = 3.0
+WORDS_PER_MINUTE = 230
+
+TOO_LONG = "The body is too long: {n:,} characters; the limit is {limit:,}."
+TOO_SLOW = (
+    "The body took too long to format (over {limit:g} second{s}). "
+    "Look for long runs of brackets or other unusual characters."
+)
+FAILED = "The body could not be formatted ({detail})."
+
+MARKDOWN_EXTENSIONS = ["extra", "toc", "sane_lists", "smarty"]
+# Table alignment as align="", because inline style attributes are stripped.
+MARKDOWN_CONFIG = {"extra": {"tables": {"use_align_attribute": True}}}
+
+# h1 is accepted only to be demoted to h2 (the page title is the h1); div only for the footnotes block.
+ALLOWED_TAGS = frozenset(
+    {"p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "a", "strong", "em", "b", "i", "s", "del", "ins"}
+    | {"mark", "sub", "sup", "abbr", "code", "pre", "kbd", "blockquote", "ul", "ol", "li", "dl", "dt", "dd"}
+    | {"table", "thead", "tbody", "tr", "th", "td", "img", "div"}
+)
+# Passed to bleach as "allowed" so that html5lib parses them as real elements (script/style content as
+# raw text), then _PostFilter drops each with everything inside. Plain bleach strip=True would keep
+# "alert(1)" of <script>alert(1)</script> as visible text.
+DROP_WITH_CONTENT = frozenset(
+    {"script", "style", "template", "iframe", "object", "embed", "applet", "noscript", "noembed"}
+    | {"noframes", "svg", "math"}
+)
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title", "rel"},
+    "abbr": {"title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "ol": {"start"},
+    "th": {"align", "scope"},
+    "td": {"align"},
+}
+ALLOWED_CLASSES = {"div": {"footnote"}, "a": {"footnote-ref", "footnote-backref"}}
+CODE_CLASS_RE = re.compile(r"language-[\w+#.-]{1,40}\Z")  # fenced_code's ```lang, for highlighting
+HEADING_ID_RE = re.compile(r"[\w-][\w:.-]{0,127}\Z")  # toc slugs, "_1", attr_list {#id}
+FOOTNOTE_ID_RE = re.compile(r"fn(ref\d*)?:[\w:.-]{1,64}\Z")  # footnotes' fn:1 / fnref:1 / fnref2:1
+ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
+EXTERNAL_REL = ("noopener", "noreferrer")
+HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+
+_LEADING_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
+# Unicode spaces (str.isspace) plus zero-width ones: none of them is meaningful at a line end.
+_TRAILING_SPACE = " \t\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+_TRAILING_SPACE += "\u2007\u2008\u2009\u200a\u200b\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
+# C0/C1 controls except \t and \n; this also removes Python-Markdown's own \x02/\x03 placeholders.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_BLANK_RUN_RE = re.compile(r"\n{4,}")  # three or more blank lines
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_NOT_URL_CHAR_RE = re.compile(r"[^\x21-\x5f\x61-\x7e]+")  # whitespace, controls, backtick, non-ASCII
+_WORD_RE = re.compile(r"\w+(?:['’.-]\w+)*")
+_SPACE_RUN_RE = re.compile(r"\s+")
+
+
+class RenderError(ValueError):
+    """The body cannot be rendered; the message is meant for the author."""
+
+
+def normalise(text: str) -> str:
+    """Undo pasted-text quirks (line ends, trailing NBSP, controls, blank-line runs)."""
+    text = text.lstrip(_LEADING_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL_RE.sub("", text)
+    lines = []
+    for line in text.split("\n"):  # per line, not a regex: "a" + " " * 10**5 + "b" must stay linear
+        stripped = line.rstrip(_TRAILING_SPACE)
+        # Two+ plain spaces before a newline is Markdown's hard line break: keep it (as exactly two).
+        hard_break = stripped and len(line) - len(stripped) >= 2 and line.endswith("  ")
+        lines.append(stripped + "  " if hard_break and not line[len(stripped) :].strip(" ") else stripped)
+    return _BLANK_RUN_RE.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+def _allow_attribute(tag: str, name: str, value: str) -> bool:
+    """bleach attribute policy: fixed names per tag, known class values, ids only where we make them."""
+    if name in ALLOWED_ATTRIBUTES.get(tag, ()):
+        return True
+    if name == "class":
+        return value in ALLOWED_CLASSES.get(tag, ()) or (tag == "code" and bool(CODE_CLASS_RE.match(value)))
+    if name == "id":
+        if tag in HEADINGS:
+            return bool(HEADING_ID_RE.match(value))
+        return tag in ("sup", "li") and bool(FOOTNOTE_ID_RE.match(value))
+    return False
+
+
+def _url_is_allowed(value: str) -> bool:
+    """Own scheme check: bleach reads "javascript:123" as a port and keeps it."""
+    for _ in range(3):  # entity-decode up to three levels: stricter than a browser, which decodes once
+        value = html.unescape(value)
+    scheme = _SCHEME_RE.match(_NOT_URL_CHAR_RE.sub("", value))
+    return scheme is None or scheme.group(1).lower() in ALLOWED_PROTOCOLS
+
+
+def _is_external(value: str, site_host: str | None) -> bool:
+    """Absolute (or scheme-/protocol-relative) link to another host than SITE_URL's."""
+    url = html.unescape(value).strip().replace("\\", "/")  # browsers read "/\host" as "//host"
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[::1": unparseable, so treat it as foreign
+        return True
+    return (
+        bool(parts.scheme or parts.netloc)
+        and parts.scheme.lower() != "mailto"
+        and parts.hostname != site_host
+    )
+
+
+class _PostFilter(html5lib_shim.Filter):
+    """Runs after bleach's sanitizer: drop DROP_WITH_CONTENT subtrees, demote h1, check URLs, add rel."""
+
+    def __iter__(self):
+        site_host = urlsplit(settings.SITE_URL).hostname
+        dropping = 0  # depth inside a dropped element; the token stream comes from a tree, so it nests
+        after_pre = False
+        open_headings = []  # per open heading: True if its tags are dropped (nested in another heading)
+        for token in super().__iter__():
+            kind, name = token["type"], token.get("name")
+            # The two fixes below keep clean_html idempotent: both trees survive parsing but not a
+            # serialise-and-reparse round trip (<h1><a><h6> nests headings; one newline after <pre> is
+            # eaten by the parser, except in html5lib's table cells).
+            if after_pre and kind in ("Characters", "SpaceCharacters"):
+                token["data"] = token["data"].lstrip("\n")
+            after_pre = kind == "StartTag" and name == "pre"
+            if name in DROP_WITH_CONTENT and kind in ("StartTag", "EndTag", "EmptyTag"):
+                dropping += {"StartTag": 1, "EndTag": -1}.get(kind, 0)
+                continue
+            if dropping:
+                continue
+            if name in HEADINGS and kind == "StartTag":
+                open_headings.append(bool(open_headings))
+                if open_headings[-1]:
+                    continue
+            elif name in HEADINGS and kind == "EndTag" and open_headings.pop():
+                continue
+            if name == "h1" and kind in ("StartTag", "EndTag"):
+                token["name"] = "h2"
+            if kind in ("StartTag", "EmptyTag") and name in ("a", "img"):
+                attrs = token["data"]
+                for key in [(None, "href"), (None, "src")]:
+                    if key in attrs and not _url_is_allowed(attrs[key]):
+                        del attrs[key]
+                if name == "img" and (None, "src") not in attrs:
+                    continue  # an image without a (safe) source shows nothing
+                href = attrs.get((None, "href"))
+                if href is not None and _is_external(href, site_host):
+                    rel = attrs.get((None, "rel"), "").split()
+                    attrs[(None, "rel")] = " ".join(rel + [r for r in EXTERNAL_REL if r not in rel])
+            yield token
+
+
+def clean_html(fragment: str) -> str:
+    """The bleach stage alone (idempotent). A new Cleaner per call: Cleaner is not thread-safe."""
+    cleaner = Cleaner(
+        tags=ALLOWED_TAGS | DROP_WITH_CONTENT,
+        attributes=_allow_attribute,
+        protocols=ALLOWED_PROTOCOLS,
+        strip=True,
+        strip_comments=True,
+        filters=[_PostFilter],
+    )
+    return cleaner.clean(fragment)
+
+
+def render_markdown(text: str) -> str:
+    """The whole pipeline, in process and without limits. A new Markdown per call: it is stateful."""
+    md = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
+    return clean_html(md.convert(normalise(text)))
+
+
+def _render_in_child(text: str, conn) -> None:
+    try:
+        result = ("ok", render_markdown(text))
+    except BaseException as exc:  # noqa: BLE001 - any failure must reach the parent, not hang it
+        result = ("error", f"{type(exc).__name__}: {exc}"[:300])
+    try:
+        conn.send(result)
+    finally:
+        # Skip interpreter/multiprocessing teardown: no atexit, no re-flush of the parent's stdio
+        # buffers, no closing of inherited DB/cache sockets behind the parent's back.
+        os._exit(0)
+
+
+_warmed_up = False
+
+
+def render_body(text: str, *, time_limit: float = RENDER_TIME_LIMIT) -> str:
+    """Render a body for storage: length check, then ``render_markdown`` in a forked, killable child.
+
+    Python-Markdown has super-linear cases ('[' * 100000 takes >10 s) and a thread cannot be stopped,
+    so the work runs in a child process that is killed after ``time_limit`` seconds.
+    Raises RenderError with a message for the author.
+    """
+    global _warmed_up
+    if len(text) > MAX_BODY_CHARS:
+        raise RenderError(TOO_LONG.format(n=len(text), limit=MAX_BODY_CHARS))
+    if not _warmed_up:
+        # Do lazy imports (Markdown extensions, html5lib builders) here, in the parent: a child forked
+        # while another thread holds an import lock would deadlock on its first import.
+        render_markdown("# w\n\n*w* [w](/w)")
+        _warmed_up = True
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_render_in_child, args=(text, sender), daemon=True)
+    status = None
+    try:
+        child.start()
+        sender.close()  # the child now holds the only write end, so its death reads as EOF here
+        if not receiver.poll(time_limit):
+            raise RenderError(TOO_SLOW.format(limit=time_limit, s="" if time_limit == 1 else "s"))
+        try:
+            status, payload = receiver.recv()
+        except EOFError:
+            status, payload = "error", "the formatting process stopped unexpectedly"
+    finally:
+        receiver.close()
+        sender.close()
+        if child.pid is not None:  # started: always reap it, so no zombie is left behind
+            if status is None:
+                child.kill()  # SIGKILL, not SIGTERM: a server's inherited SIGTERM handler may ignore it
+            child.join(1)  # after sending, the child exits at once
+            if child.exitcode is None:
+                child.kill()
+                child.join()
+            child.close()
+    if status != "ok":
+        raise RenderError(FAILED.format(detail=payload))
+    return payload
+
+
+def reading_time_minutes(text: str) -> int:
+    """Whole minutes at WORDS_PER_MINUTE (rounded, at least 1)."""
+    return max(1, round(len(_WORD_RE.findall(text)) / WORDS_PER_MINUTE))
+
+
+def plain_excerpt(html_text: str, max_chars: int = 200) -> str:
+    """Plain text of the first paragraph(s), whitespace collapsed, cut on a word boundary with "…"."""
+    root = html5lib.parseFragment(html_text, namespaceHTMLElements=False)
+    for sup in root.iter("sup"):  # footnote markers would glue digits onto words
+        if sup.get("id", "").startswith("fnref"):
+            tail = sup.tail
+            sup.clear()
+            sup.tail = tail
+    notes = {
+        id(p) for div in root.iter("div") if "footnote" in div.get("class", "").split() for p in div.iter("p")
+    }
+    text = ""
+    for para in root.iter("p"):
+        if id(para) not in notes:
+            text = _SPACE_RUN_RE.sub(" ", f"{text} {''.join(para.itertext())}").strip()
+            if len(text) >= max_chars:
+                break
+    text = text or _SPACE_RUN_RE.sub(" ", "".join(root.itertext())).strip()
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max_chars - 1]
+    if not text[max_chars - 1].isspace() and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-–—") + "…"

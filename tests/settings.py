@@ -1,0 +1,28 @@
+"""Settings for the test run: the project's own, with fast and isolated pieces swapped in.
+
+DATABASE_URL and CACHE_URL still come from the environment, so the same suite runs on SQLite with a
+local-memory cache (`make test`) and on PostgreSQL with Redis (the second half of `.ci/run`).
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+
+from conclave.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MEDIA_ROOT = tempfile.mkdtemp(prefix="conclave-test-media-")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SITE_URL = "https://news.example.com"
+# Serve static files from the app folders, as under DEBUG: the test run has no collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
+    # Keep test keys apart from anything else living in the same Redis database.
+    CACHES["default"]["KEY_PREFIX"] = "conclave-tests"  # noqa: F405

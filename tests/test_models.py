@@ -1,0 +1,101 @@
+"""The article model: visibility, derived fields and validation."""
+
+import datetime
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.utils import timezone
+
+from articles import images, rendering
+from articles.models import Article
+from tests.factories import ArticleFactory, jpeg_upload
+
+
+def test_published_is_status_and_time(db):
+    now = timezone.now()
+    live = ArticleFactory(published_at=now - datetime.timedelta(minutes=1))
+    ArticleFactory(status=Article.Status.DRAFT, published_at=now - datetime.timedelta(days=1))
+    ArticleFactory(published_at=now + datetime.timedelta(minutes=1))
+    assert list(Article.objects.published()) == [live]
+
+
+def test_scheduled_article_becomes_visible_at_its_time(db, time_machine):
+    now = timezone.now()
+    article = ArticleFactory(published_at=now + datetime.timedelta(hours=1))
+    assert not Article.objects.published().exists()
+    time_machine.move_to(now + datetime.timedelta(hours=1, seconds=1))
+    assert list(Article.objects.published()) == [article]
+
+
+def test_publishing_without_a_time_means_now(db):
+    article = ArticleFactory(status=Article.Status.DRAFT, published_at=None)
+    assert article.published_at is None
+    article.status = Article.Status.PUBLISHED
+    article.save()
+    assert timezone.now() - article.published_at < datetime.timedelta(seconds=5)
+
+
+def test_hero_image_requires_alt_text(db):
+    article = ArticleFactory.build(hero_alt="  ")
+    article.hero_image = images.prepare_upload(jpeg_upload()).content
+    with pytest.raises(ValidationError) as info:
+        article.full_clean(exclude=["tags"])
+    assert "hero_alt" in info.value.message_dict
+
+
+def test_body_is_rendered_on_save_with_the_renderer_version(db):
+    article = ArticleFactory(body="Hello <script>alert(1)</script> **world**")
+    assert article.renderer_version == rendering.RENDERER_VERSION
+    assert "<strong>world</strong>" in article.body_html
+    assert "<script" not in article.body_html and "alert(1)" not in article.body_html
+
+
+def test_unchanged_body_is_not_rendered_again(db, monkeypatch):
+    article = Article.objects.get(pk=ArticleFactory().pk)
+    calls = []
+    monkeypatch.setattr(rendering, "render_body", lambda text: calls.append(text) or "<p>x</p>")
+    article.title = "New title"
+    article.save()
+    assert calls == []
+    article.body = "Changed"
+    article.save()
+    assert calls == ["Changed"]
+
+
+def test_revised_at_follows_edits_to_the_live_text_only(db):
+    article = ArticleFactory()
+    assert article.revised_at is None and article.modified_at == article.published_at
+    article = Article.objects.get(pk=article.pk)
+    article.hero_credit = "Someone"
+    article.save()
+    assert article.revised_at is None
+    article.body += "\n\nA late paragraph."
+    article.save()
+    assert article.revised_at is not None and article.modified_at == article.revised_at
+
+
+def test_rerender_articles_rebuilds_every_article_and_shows_progress(db):
+    articles = ArticleFactory.create_batch(3)
+    Article.objects.update(body_html="stale", renderer_version=0)
+    out = StringIO()
+    call_command("rerender_articles", stdout=out)
+    assert "3/3 rendered" in out.getvalue()
+    for article in articles:
+        article.refresh_from_db()
+        assert article.renderer_version == rendering.RENDERER_VERSION
+        assert article.body_html.startswith("<p>First paragraph.</p>")
+
+
+def test_replacing_the_hero_image_replaces_its_renditions(db, article_with_image, settings):
+    from pathlib import Path
+
+    old = article_with_image.hero_renditions
+    article_with_image.hero_image = images.prepare_upload(jpeg_upload(size=(900, 600))).content
+    article_with_image.save()
+    article = Article.objects.get(pk=article_with_image.pk)
+    assert [s["width"] for s in article.hero_renditions["sizes"]] == [480, 800, 900]
+    media = Path(settings.MEDIA_ROOT)
+    assert not any((media / size["webp"]).exists() for size in old["sizes"])
+    assert all((media / size["jpeg"]).exists() for size in article.hero_renditions["sizes"])
