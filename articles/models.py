@@ -101,6 +101,7 @@ class Article(models.Model):
     body_html = models.TextField(editable=False, default="")
     renderer_version = models.PositiveSmallIntegerField(editable=False, default=0)
     reading_time = models.PositiveSmallIntegerField(editable=False, default=1, help_text="Minutes.")
+    excerpt = models.CharField(max_length=300, editable=False, default="")
 
     hero_image = models.ImageField(
         upload_to="articles/%Y/%m/",
@@ -225,6 +226,7 @@ class Article(models.Model):
         self.body_html = rendering.render_body(self.body)
         self.renderer_version = rendering.RENDERER_VERSION
         self.reading_time = rendering.reading_time_minutes(self.body)
+        self.excerpt = rendering.plain_excerpt(self.body_html)
         self._rendered_body = self.body
 
     def refresh_renditions(self):
@@ -276,4 +278,4 @@ class Article(models.Model):
 
     @property
     def description(self):
-        return self.seo_description or self.standfirst or rendering.plain_excerpt(self.body_html)
+        return self.seo_description or self.standfirst or self.excerpt

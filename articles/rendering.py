@@ -90,9 +90,11 @@ def normalise(text: str) -> str:
     lines = []
     for line in text.split("\n"):  # per line, not a regex: "a" + " " * 10**5 + "b" must stay linear
         stripped = line.rstrip(_TRAILING_SPACE)
-        # Two+ plain spaces before a newline is Markdown's hard line break: keep it (as exactly two).
-        hard_break = stripped and len(line) - len(stripped) >= 2 and line.endswith("  ")
-        lines.append(stripped + "  " if hard_break and not line[len(stripped) :].strip(" ") else stripped)
+        trailing = line[len(stripped) :]
+        # Two+ plain spaces ending a line are Markdown's hard line break (<br>): keep exactly two.
+        lines.append(
+            stripped + "  " if stripped and len(trailing) > 1 and not trailing.strip(" ") else stripped
+        )
     return _BLANK_RUN_RE.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
@@ -124,11 +126,7 @@ def _is_external(value: str, site_host: str | None) -> bool:
         parts = urlsplit(url)
     except ValueError:  # e.g. "http://[::1": unparseable, so treat it as foreign
         return True
-    return (
-        bool(parts.scheme or parts.netloc)
-        and parts.scheme.lower() != "mailto"
-        and parts.hostname != site_host
-    )
+    return bool(parts.scheme or parts.netloc) and parts.scheme != "mailto" and parts.hostname != site_host
 
 
 class _PostFilter(html5lib_shim.Filter):
@@ -196,7 +194,7 @@ def render_markdown(text: str) -> str:
 def _render_in_child(text: str, conn) -> None:
     try:
         result = ("ok", render_markdown(text))
-    except BaseException as exc:  # noqa: BLE001 - any failure must reach the parent, not hang it
+    except BaseException as exc:  # any failure must reach the parent as a message, not as a hang
         result = ("error", f"{type(exc).__name__}: {exc}"[:300])
     try:
         conn.send(result)
@@ -210,11 +208,10 @@ _warmed_up = False
 
 
 def render_body(text: str, *, time_limit: float = RENDER_TIME_LIMIT) -> str:
-    """Render a body for storage: length check, then ``render_markdown`` in a forked, killable child.
+    """Length check, then ``render_markdown`` in a forked child that is killed after ``time_limit``.
 
-    Python-Markdown has super-linear cases ('[' * 100000 takes >10 s) and a thread cannot be stopped,
-    so the work runs in a child process that is killed after ``time_limit`` seconds.
-    Raises RenderError with a message for the author.
+    Python-Markdown has super-linear cases ('[' * 100000 takes >10 s) and a thread cannot be stopped.
+    Raises RenderError, with a message for the author, instead of hanging.
     """
     global _warmed_up
     if len(text) > MAX_BODY_CHARS:
@@ -235,7 +232,7 @@ def render_body(text: str, *, time_limit: float = RENDER_TIME_LIMIT) -> str:
             raise RenderError(TOO_SLOW.format(limit=time_limit, s="" if time_limit == 1 else "s"))
         try:
             status, payload = receiver.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the child died before (or while) sending its result
             status, payload = "error", "the formatting process stopped unexpectedly"
     finally:
         receiver.close()

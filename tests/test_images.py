@@ -3,7 +3,8 @@
 Which corpus files must be refused is derived from the manifest's Pillow 13.0.0 observations (see
 expected_code): a file is refused when it is not JPEG/PNG/WebP/GIF (MPO counts as JPEG), when Pillow could
 not open it or fully decode its first frame, when a frame walk hit a decompression bomb, or when it has more
-than MAX_FRAMES frames. Everything else, however odd its metadata, is accepted and sanitised.
+than MAX_FRAMES frames. Everything else, however odd its metadata, is accepted and sanitised. So BMP/ICO
+bombs count as unsupported formats, and sugarshack_no_data.mpo (broken second picture) is accepted.
 """
 
 import io
@@ -22,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import InMemoryStorage, default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from articles import images
 from articles.images import delete_renditions, prepare_upload, write_renditions
@@ -59,18 +60,18 @@ TRANSPOSES = [None, *Image.Transpose]
 def expected_code(entry):
     """The ValidationError code the corpus file must get, or None if it must be accepted."""
     seen = entry["observed_pillow_13_0_0"]
-    opened, suffix = seen["open"], Path(entry["file"]).suffix.lower()
-    if isinstance(opened, str):
-        if "DecompressionBombError" in opened and suffix in ALLOWED_SUFFIXES:
+    header, suffix = seen["open"], Path(entry["file"]).suffix.lower()
+    if isinstance(header, str):  # Image.open raised; the format allowlist is checked before pixel counts
+        if "DecompressionBombError" in header and suffix in ALLOWED_SUFFIXES:
             return "too_many_pixels"
         return "unsupported_format"
-    if opened["format"] not in PILLOW_FORMATS:
+    if header["format"] not in PILLOW_FORMATS:
         return "unsupported_format"
     if str(seen.get("load")).startswith("raise"):
         return "damaged"
     if "DecompressionBombError" in str(seen.get("load_all_frames")):
         return "too_many_pixels"
-    if opened["n_frames"] > images.MAX_FRAMES:
+    if header["n_frames"] > images.MAX_FRAMES:
         return "too_many_frames"
     return None
 
@@ -292,11 +293,19 @@ def test_bomb_is_refused_fast_without_a_large_allocation(bomb_results, key, code
     assert bomb_results[key]["seconds"] < 2
 
 
+class BoundedReader(io.BytesIO):
+    """An upload with no .size that fails any read() not bounded by the cap (a stream could be endless)."""
+
+    def read(self, size=-1):
+        assert 0 < size <= images.MAX_UPLOAD_BYTES + 1, f"unbounded read({size})"
+        return super().read(size)
+
+
 def test_file_over_the_byte_cap_is_refused_whatever_size_it_claims():
     body = b"\x89PNG\r\n\x1a\n" + bytes(images.MAX_UPLOAD_BYTES)
-    honest = ContentFile(body, name="big.png")
-    sneaky = io.BytesIO(body)  # no .size at all: the cap must come from reading
-    for upload in (honest, sneaky):
+    lying = ContentFile(body, name="big.png")
+    lying.size = 1000
+    for upload in (ContentFile(body, name="big.png"), lying, BoundedReader(body)):
         with pytest.raises(ValidationError) as caught:
             prepare_upload(upload)
         assert caught.value.code == "file_too_large"
@@ -368,6 +377,32 @@ def test_pillow_orientation_files_match_the_baseline(name):
     prepared = prepare_upload(corpus_file(f"pillow/orientation/{name}"))
     with Image.open(CORPUS / "pillow/valid_baseline/hopper.jpg") as reference:
         assert_upright(opened(prepared.content.read()), reference)
+
+
+def test_bomb_warning_is_an_error_even_when_our_own_cap_would_allow_it(monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 10**12)
+    side = int((1.5 * Image.MAX_IMAGE_PIXELS) ** 0.5)  # Pillow warns past MAX_IMAGE_PIXELS, raises past 2x
+    with pytest.raises(ValidationError) as caught:
+        prepare_upload(ContentFile(png_declaring(side, side), name="warned.png"))
+    assert caught.value.code == "too_many_pixels"
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped():
+    buffer = io.BytesIO()
+    Image.new("I;16", (8, 8), 32768).save(buffer, "PNG")  # 50% grey in 16 bits
+    out = opened(prepare_upload(ContentFile(buffer.getvalue(), name="grey16.png")).content.read())
+    assert out.getpixel((0, 0)) == (127, 127, 127)
+
+
+def test_icc_profile_is_converted_to_srgb_then_dropped():
+    path = CORPUS / "pillow/metadata/icc_profile_big.jpg"  # a 400 KB "TIFF RGB" profile, not sRGB
+    with Image.open(path) as source:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(source.info["icc_profile"]))
+        naive = source.convert("RGB")
+        srgb = ImageCms.profileToProfile(naive, profile, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    out = opened(prepare_upload(corpus_file("pillow/metadata/icc_profile_big.jpg")).content.read())
+    assert "icc_profile" not in out.info
+    assert mean_difference(out, srgb) < 3 < 6 < mean_difference(out, naive)
 
 
 def test_gps_exif_is_stripped():

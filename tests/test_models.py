@@ -5,7 +5,7 @@ from io import StringIO
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from articles import images, rendering
@@ -99,3 +99,19 @@ def test_replacing_the_hero_image_replaces_its_renditions(db, article_with_image
     media = Path(settings.MEDIA_ROOT)
     assert not any((media / size["webp"]).exists() for size in old["sizes"])
     assert all((media / size["jpeg"]).exists() for size in article.hero_renditions["sizes"])
+
+
+def test_rerender_reports_an_article_it_cannot_render_and_fails(db):
+    good, bad = ArticleFactory.create_batch(2)
+    Article.objects.filter(pk=bad.pk).update(body="[" * 100_000, renderer_version=0)
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="1 article"):
+        call_command("rerender_articles", stdout=out, stderr=err)
+    assert f"{bad.slug}: The body took too long to format" in err.getvalue()
+    assert "Rendered 1 of 2" in out.getvalue()
+
+
+def test_excerpt_is_derived_on_save_and_used_without_a_standfirst(db):
+    article = ArticleFactory(standfirst="", body="The **first** paragraph.\n\n## Then\n\nMore.")
+    assert article.excerpt == "The first paragraph. More."
+    assert article.description == article.excerpt

@@ -1,7 +1,7 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from articles.models import Article
-from articles.rendering import RenderError
+from articles.rendering import RENDERER_VERSION, RenderError
 
 
 class Command(BaseCommand):
@@ -13,8 +13,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, outdated=False, **options):
-        from articles.rendering import RENDERER_VERSION
-
         articles = Article.objects.order_by("pk")
         if outdated:
             articles = articles.exclude(renderer_version=RENDERER_VERSION)
@@ -32,9 +30,10 @@ class Command(BaseCommand):
                 body_html=article.body_html,
                 renderer_version=article.renderer_version,
                 reading_time=article.reading_time,
+                excerpt=article.excerpt,
             )
             if done % 50 == 0 or done == total:
                 self.stdout.write(f"  {done}/{total} rendered")
         self.stdout.write(self.style.SUCCESS(f"Rendered {total - failed} of {total} article(s)."))
         if failed:
-            self.stderr.write(self.style.ERROR(f"{failed} article(s) could not be rendered; see above."))
+            raise CommandError(f"{failed} article(s) could not be rendered; see above.")

@@ -1,0 +1,96 @@
+"""The minimal listing pages of Step 1: home, section, author and tag."""
+
+import datetime
+
+import html5lib
+import pytest
+from django.utils import timezone
+
+from articles.models import Article
+from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory
+
+
+def headlines(response):
+    """Linked headlines in the main content, in document order."""
+    main = html5lib.parse(response.content, namespaceHTMLElements=False).find(".//main")
+    return ["".join(h.itertext()) for h in main.iter() if h.tag in ("h2", "h3") and h.find("a") is not None]
+
+
+@pytest.fixture
+def newsroom(db):
+    section = SectionFactory(name="Chips", slug="chips")
+    author = AuthorFactory(name="Ada Reporter", slug="ada-reporter")
+    tag = TagFactory(name="Semiconductors", slug="semiconductors")
+    now = timezone.now()
+    live = [
+        ArticleFactory(
+            title=f"Live story {i}",
+            section=section,
+            authors=[author],
+            tags=[tag],
+            published_at=now - datetime.timedelta(hours=i + 1),
+        )
+        for i in range(3)
+    ]
+    ArticleFactory(title="Draft story", section=section, authors=[author], tags=[tag], status="draft")
+    ArticleFactory(
+        title="Future story",
+        section=section,
+        authors=[author],
+        tags=[tag],
+        published_at=now + datetime.timedelta(hours=1),
+    )
+    return section, author, tag, live
+
+
+@pytest.mark.parametrize("url", ["/", "/sections/chips/", "/authors/ada-reporter/", "/tags/semiconductors/"])
+def test_listings_show_only_published_stories_newest_first(client, newsroom, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    shown = headlines(response)
+    assert "Draft story" not in shown and "Future story" not in shown
+    assert [t for t in shown if t.startswith("Live story")] == [
+        "Live story 0",
+        "Live story 1",
+        "Live story 2",
+    ]
+
+
+def test_home_leads_with_the_newest_story(client, newsroom):
+    doc = html5lib.parse(client.get("/").content, namespaceHTMLElements=False)
+    lead = doc.find(".//section[@class='lead']")
+    assert "".join(lead.find(".//h2").itertext()) == "Live story 0"
+    assert len(doc.findall(".//h1")) == 1
+
+
+@pytest.mark.parametrize("page", ["0", "abc", "99999", "-1"])
+def test_bad_page_numbers_are_404_not_500(client, newsroom, page):
+    assert client.get("/", {"page": page}).status_code == 404
+    assert client.get("/tags/semiconductors/", {"page": page}).status_code == 404
+
+
+def test_pagination_links(client, db):
+    ArticleFactory.create_batch(45)
+    response = client.get("/", {"page": 2})
+    content = response.content.decode()
+    assert 'rel="prev" href="?page=1"' in content and 'rel="next" href="?page=3"' in content
+    assert len(response.context["articles"]) == 20
+
+
+def test_unknown_section_author_and_tag_are_404(client, db):
+    for url in ["/sections/nope/", "/authors/nope/", "/tags/nope/"]:
+        assert client.get(url).status_code == 404
+
+
+def test_listing_query_budget_does_not_grow_with_the_page(client, db, django_assert_max_num_queries):
+    tag = TagFactory()
+    ArticleFactory.create_batch(25, tags=[tag])
+    for url in ["/", f"/tags/{tag.slug}/", f"/sections/{Article.objects.first().section.slug}/"]:
+        with django_assert_max_num_queries(8):
+            assert client.get(url).status_code == 200
+
+
+def test_healthz_reports_the_database(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
