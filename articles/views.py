@@ -27,6 +27,7 @@ class ArticleDetailView(DetailView):
         article = self.object
         context["related_articles"] = related_articles(article)
         context["is_preview"] = not article.is_live
+        context["current_section"] = article.section
         return context
 
     def render_to_response(self, context, **response_kwargs):
@@ -67,37 +68,41 @@ class HomeView(ArticleListView):
     template_name = "articles/home.html"
 
 
-class SectionView(ArticleListView):
+class SubjectListView(ArticleListView):
+    """The articles of one section, author or tag, named by the slug in the URL."""
+
+    subject_model = None
+    article_lookup = ""
+    kind = ""
+    description_field = "description"
+
     def get_queryset(self):
-        self.section = get_object_or_404(Section, slug=self.kwargs["slug"])
-        return super().get_queryset().filter(section=self.section)
+        self.subject = get_object_or_404(self.subject_model, slug=self.kwargs["slug"])
+        return super().get_queryset().filter(**{self.article_lookup: self.subject})
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
-            heading=self.section.name, description=self.section.description, kind="Section", **kwargs
+            heading=self.subject.name,
+            description=getattr(self.subject, self.description_field),
+            kind=self.kind,
+            **kwargs,
         )
 
 
-class AuthorView(ArticleListView):
-    def get_queryset(self):
-        self.author = get_object_or_404(Author, slug=self.kwargs["slug"])
-        return super().get_queryset().filter(authors=self.author)
+class SectionView(SubjectListView):
+    subject_model, article_lookup, kind = Section, "section", "Section"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(
-            heading=self.author.name, description=self.author.bio, kind="Author", **kwargs
-        )
+        return super().get_context_data(current_section=self.subject, **kwargs)
 
 
-class TagView(ArticleListView):
-    def get_queryset(self):
-        self.tag = get_object_or_404(Tag, slug=self.kwargs["slug"])
-        return super().get_queryset().filter(tagged_items__tag=self.tag)
+class AuthorView(SubjectListView):
+    subject_model, article_lookup, kind = Author, "authors", "Author"
+    description_field = "bio"
 
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(
-            heading=self.tag.name, description=self.tag.description, kind="Tag", **kwargs
-        )
+
+class TagView(SubjectListView):
+    subject_model, article_lookup, kind = Tag, "tagged_items__tag", "Tag"
 
 
 def healthz(request):

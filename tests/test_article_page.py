@@ -203,3 +203,17 @@ def test_the_page_needs_no_javascript(seed_page):
     doc = parse(seed_page)
     assert all(s.get("type") == "application/ld+json" for s in doc.findall(".//script"))
     assert len(doc.findall(".//link[@rel='stylesheet']")) == 1
+
+
+def test_server_error_page_renders_without_a_request_context():
+    from django.template.loader import render_to_string
+
+    html = render_to_string("500.html")
+    assert "Something went wrong on our side" in html
+    assert "/static/css/site.css" in html
+
+
+def test_section_page_marks_its_navigation_link(db, client):
+    article = ArticleFactory()
+    content = client.get(article.section.get_absolute_url()).content.decode()
+    assert f'href="{article.section.get_absolute_url()}" aria-current="page"' in content
