@@ -122,7 +122,7 @@ class Article(models.Model):
         Section, null=True, blank=True, on_delete=models.PROTECT, related_name="articles"
     )
     authors = models.ManyToManyField(Author, blank=True, related_name="articles")
-    tags = TaggableManager(through=TaggedArticle, blank=True)
+    tags = TaggableManager(through=TaggedArticle, blank=True, ordering=["name"])
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     published_at = models.DateTimeField(
