@@ -160,3 +160,20 @@ def test_uploaded_file_name_cannot_escape_media_root(editor_client):
     assert response.status_code == 302
     name = Article.objects.get().hero_image.name
     assert ".." not in name and not os.path.isabs(name)
+
+
+def test_editing_text_keeps_the_image_and_its_renditions(editor_client, article_with_image):
+    url = reverse("admin:articles_article_change", args=[article_with_image.pk])
+    form = article_form(
+        title="A new headline",
+        slug=article_with_image.slug,
+        hero_alt=article_with_image.hero_alt,
+        published_at_0=article_with_image.published_at.strftime("%Y-%m-%d"),
+        published_at_1=article_with_image.published_at.strftime("%H:%M:%S"),
+    )
+    response = editor_client.post(url, form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    article = Article.objects.get(pk=article_with_image.pk)
+    assert article.title == "A new headline"
+    assert article.hero_image.name == article_with_image.hero_image.name
+    assert article.hero_renditions == article_with_image.hero_renditions
