@@ -4,7 +4,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from taggit.models import Tag as TaggitTag
 
-from articles.forms import ArticleAdminForm
+from articles.forms import ArticleAdminForm, AuthorAdminForm
 from articles.models import Article, Author, Section, Tag, TaggedArticle
 
 # We use our own Tag model; taggit's stock one would only confuse editors.
@@ -15,9 +15,17 @@ if admin.site.is_registered(TaggitTag):
 @admin.register(Article)
 class ArticleAdmin(admin.ModelAdmin):
     form = ArticleAdminForm
-    list_display = ["thumbnail", "title", "status_label", "section", "published_at", "tag_list"]
+    list_display = [
+        "thumbnail",
+        "title",
+        "status_label",
+        "is_featured",
+        "section",
+        "published_at",
+        "tag_list",
+    ]
     list_display_links = ["thumbnail", "title"]
-    list_filter = ["status", "section", "tags", "published_at"]
+    list_filter = ["status", "is_featured", "section", "tags", "published_at"]
     list_select_related = ["section"]
     search_fields = ["title", "standfirst", "body"]
     date_hierarchy = "published_at"
@@ -30,7 +38,10 @@ class ArticleAdmin(admin.ModelAdmin):
         (None, {"fields": ["title", "slug", "standfirst", "body"]}),
         ("Hero image", {"fields": ["hero_preview", "hero_image", "hero_alt", "hero_caption", "hero_credit"]}),
         ("Filing", {"fields": ["section", "authors", "tags"]}),
-        ("Publishing", {"fields": ["status", "published_at", "created_at", "updated_at", "revised_at"]}),
+        (
+            "Publishing",
+            {"fields": ["status", "published_at", "is_featured", "created_at", "updated_at", "revised_at"]},
+        ),
         ("Search and social", {"classes": ["collapse"], "fields": ["seo_title", "seo_description"]}),
     ]
 
@@ -86,6 +97,7 @@ class ArticleAdmin(admin.ModelAdmin):
 
 @admin.register(Author)
 class AuthorAdmin(admin.ModelAdmin):
+    form = AuthorAdminForm
     list_display = ["name", "slug", "user", "article_count"]
     search_fields = ["name", "bio"]
     prepopulated_fields = {"slug": ["name"]}

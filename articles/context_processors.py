@@ -1,6 +1,22 @@
 from django.conf import settings
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 
-from articles.models import Section
+from articles.models import Article, Section
+
+ARCHIVE_LINK_CACHE_SECONDS = 600
+
+
+def newest_archive_url():
+    """The archive page of the newest story's month; cached, since every footer links to it."""
+    url = cache.get("footer-archive-url")
+    if url is None:
+        newest = Article.objects.published().order_by("-published_at").values_list("published_at", flat=True)
+        month = newest.first()
+        url = reverse("articles:archive-month", args=[f"{month:%Y}", f"{month:%m}"]) if month else ""
+        cache.set("footer-archive-url", url, ARCHIVE_LINK_CACHE_SECONDS)
+    return url
 
 
 def site(request):
@@ -9,4 +25,6 @@ def site(request):
         "site_url": settings.SITE_URL,
         # Lazy: evaluated once, by the header's navigation, only on pages that render it.
         "nav_sections": Section.objects.all(),
+        "site_feed_urls": (reverse("articles:feed"), reverse("articles:feed-atom")),
+        "archive_url": SimpleLazyObject(newest_archive_url),
     }

@@ -2,10 +2,10 @@ from django import forms
 from django.contrib.admin.widgets import AdminFileWidget
 
 from articles import images
-from articles.models import Article
+from articles.models import Article, Author
 
 
-class HeroImageField(forms.ImageField):
+class CheckedImageField(forms.ImageField):
     """An upload checked and cleaned by our image module instead of Django's open()+verify().
 
     Django's check lets truncated files and fuzz crashers through; ours decodes every pixel, refuses
@@ -14,11 +14,15 @@ class HeroImageField(forms.ImageField):
 
     default_error_messages = {"invalid_image": "Upload a JPEG, PNG, WebP or GIF image."}
 
+    def __init__(self, *args, square=None, **kwargs):
+        self.square = square
+        super().__init__(*args, **kwargs)
+
     def to_python(self, data):
         upload = forms.FileField.to_python(self, data)
         if upload is None:
             return None
-        return images.prepare_upload(upload).content
+        return images.prepare_upload(upload, square=self.square).content
 
     def widget_attrs(self, widget):
         attrs = super().widget_attrs(widget)
@@ -27,7 +31,7 @@ class HeroImageField(forms.ImageField):
 
 
 class ArticleAdminForm(forms.ModelForm):
-    hero_image = HeroImageField(
+    hero_image = CheckedImageField(
         required=False,
         widget=AdminFileWidget,
         help_text=Article._meta.get_field("hero_image").help_text,
@@ -49,6 +53,20 @@ class ArticleAdminForm(forms.ModelForm):
             "tags",
             "status",
             "published_at",
+            "is_featured",
             "seo_title",
             "seo_description",
         ]
+
+
+class AuthorAdminForm(forms.ModelForm):
+    avatar = CheckedImageField(
+        required=False,
+        square=320,
+        widget=AdminFileWidget,
+        help_text=Author._meta.get_field("avatar").help_text,
+    )
+
+    class Meta:
+        model = Author
+        fields = ["name", "slug", "bio", "avatar", "user"]

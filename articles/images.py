@@ -72,8 +72,11 @@ class PreparedImage:
     format: str  # "JPEG" | "PNG" | "WEBP"
 
 
-def prepare_upload(uploaded_file) -> PreparedImage:
-    """Validate and sanitise an uploaded image file; raise ValidationError if it is not acceptable."""
+def prepare_upload(uploaded_file, square=None) -> PreparedImage:
+    """Validate and sanitise an uploaded image file; raise ValidationError if it is not acceptable.
+
+    With ``square`` (pixels), the picture is centre-cropped to a square no larger than that: avatars.
+    """
     data = _read_capped(uploaded_file)
     with warnings.catch_warnings():
         # Pillow warns about corrupt metadata, which is thrown away anyway; only bomb warnings matter.
@@ -92,6 +95,9 @@ def prepare_upload(uploaded_file) -> PreparedImage:
                 ImageOps.exif_transpose(im, in_place=True)
                 out_format = _OUTPUT_FORMAT[im.format]
                 pixels = _normalise(im, icc)
+            if square:
+                side = min(square, pixels.width, pixels.height)
+                pixels = ImageOps.fit(pixels, (side, side), _LANCZOS)
             if out_format == "JPEG":
                 pixels = _flatten(pixels)
             encoded = _encode(pixels, out_format, ORIGINAL_QUALITY)

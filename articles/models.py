@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
@@ -31,6 +32,11 @@ class Author(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=120, unique=True)
     bio = models.TextField(blank=True, help_text="A short biography shown on the author page.")
+    avatar = models.ImageField(
+        upload_to="authors/",
+        blank=True,
+        help_text="A portrait; cropped to a square of at most 320 px on upload.",
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -53,13 +59,29 @@ class Author(models.Model):
 class Tag(TagBase):
     """A topic readers can browse and follow; our own model so it can carry a description."""
 
-    description = models.TextField(blank=True, help_text="Shown at the top of the tag page.")
+    description = models.TextField(
+        blank=True, max_length=5000, help_text="Markdown, shown at the top of the tag page for its followers."
+    )
+    description_html = models.TextField(editable=False, default="")
 
     class Meta:
         ordering = ["name"]
 
+    def save(self, *args, **kwargs):
+        self.render_description()
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self):
         return reverse("articles:tag", kwargs={"slug": self.slug})
+
+    def clean(self):
+        try:
+            self.render_description()
+        except rendering.RenderError as exc:
+            raise ValidationError({"description": str(exc)}) from None
+
+    def render_description(self):
+        self.description_html = rendering.render_body(self.description) if self.description.strip() else ""
 
 
 class TaggedArticle(ItemBase):
@@ -125,6 +147,9 @@ class Article(models.Model):
     tags = TaggableManager(through=TaggedArticle, blank=True, ordering=["name"])
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    is_featured = models.BooleanField(
+        "featured", default=False, help_text="The newest featured story leads the home page."
+    )
     published_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -148,6 +173,8 @@ class Article(models.Model):
         blank=True,
         help_text="Overrides the standfirst in search results and social cards.",
     )
+    # Kept current by a database trigger on PostgreSQL (migration 0003); stays empty on SQLite.
+    search_vector = SearchVectorField(null=True, editable=False)
 
     # What a reader sees as the story: changing any of these on a live article counts as an update.
     READER_TEXT_FIELDS = ("title", "standfirst", "body")
@@ -161,6 +188,11 @@ class Article(models.Model):
             models.Index(fields=["status", "-published_at", "-id"], name="article_listing_idx"),
             models.Index(
                 fields=["section", "status", "-published_at", "-id"], name="article_section_listing_idx"
+            ),
+            models.Index(
+                fields=["-published_at"],
+                condition=models.Q(is_featured=True, status="published"),
+                name="article_featured_idx",
             ),
         ]
 

@@ -1,13 +1,24 @@
+import datetime
+
 from django.db import DatabaseError, connection
-from django.db.models import Count
+from django.db.models import Count, F, Window
+from django.db.models.functions import RowNumber
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from django.views.generic import DetailView, ListView
+from django.views.generic import DetailView, ListView, MonthArchiveView
 
 from articles.models import Article, Author, Section, Tag
 
 RELATED_LIMIT = 4
+SECTION_BLOCK_SIZE = 4
+# Section blocks on the home page are drawn from this many newest stories, so the query stays
+# bounded however large the archive grows; a section silent for that long has no block.
+SECTION_BLOCK_WINDOW = 500
+POPULAR_TAGS = 12
+POPULAR_TAG_DAYS = 30
 
 
 def can_preview(user):
@@ -59,13 +70,72 @@ class ArticleListView(ListView):
     template_name = "articles/article_list.html"
     context_object_name = "articles"
     paginate_by = 20
+    feed_urls = None  # (rss, atom) of this listing; the site-wide feeds when None
 
     def get_queryset(self):
         return Article.objects.published().for_teasers()
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["feed_urls"] = self.feed_urls or (reverse("articles:feed"), reverse("articles:feed-atom"))
+        return context
+
 
 class HomeView(ArticleListView):
+    """Page 1: the lead story, the latest, a block per section and the busiest tags; then the latest."""
+
     template_name = "articles/home.html"
+
+    def get_queryset(self):
+        published = super().get_queryset()
+        self.lead = published.filter(is_featured=True).first() or published.first()
+        return published.exclude(pk=self.lead.pk) if self.lead else published
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if context["page_obj"].number == 1:
+            context.update(lead=self.lead, section_blocks=section_blocks(), popular_tags=popular_tags())
+        return context
+
+
+def section_blocks():
+    """[(section, [articles…]), …] in navigation order, from one query."""
+    newest = Article.objects.published().order_by("-published_at", "-id").values("pk")[:SECTION_BLOCK_WINDOW]
+    ranked = (
+        Article.objects.published()
+        .for_teasers()
+        .filter(pk__in=newest, section__isnull=False)
+        .annotate(
+            section_rank=Window(
+                RowNumber(), partition_by=F("section_id"), order_by=[F("published_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(section_rank__lte=SECTION_BLOCK_SIZE)
+        .order_by("section__position", "section__name", "section_rank")
+    )
+    blocks = []
+    for article in ranked:
+        if not blocks or blocks[-1][0] != article.section:
+            blocks.append((article.section, []))
+        blocks[-1][1].append(article)
+    return blocks
+
+
+def popular_tags():
+    """The most used tags of the last 30 days (of all time on a quiet site), with their counts."""
+    since = timezone.now() - datetime.timedelta(days=POPULAR_TAG_DAYS)
+    for articles in (
+        Article.objects.published().filter(published_at__gte=since),
+        Article.objects.published(),
+    ):
+        tags = list(
+            Tag.objects.filter(tagged_articles__content_object__in=articles)
+            .annotate(article_count=Count("tagged_articles"))
+            .order_by("-article_count", "name")[:POPULAR_TAGS]
+        )
+        if tags:
+            return tags
+    return []
 
 
 class SubjectListView(ArticleListView):
@@ -74,35 +144,78 @@ class SubjectListView(ArticleListView):
     subject_model = None
     article_lookup = ""
     kind = ""
-    description_field = "description"
+    feed_name = ""
 
     def get_queryset(self):
         self.subject = get_object_or_404(self.subject_model, slug=self.kwargs["slug"])
+        slug = {"slug": self.subject.slug}
+        self.feed_urls = (
+            reverse(f"articles:{self.feed_name}", kwargs=slug),
+            reverse(f"articles:{self.feed_name}-atom", kwargs=slug),
+        )
         return super().get_queryset().filter(**{self.article_lookup: self.subject})
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
-            heading=self.subject.name,
-            description=getattr(self.subject, self.description_field),
-            kind=self.kind,
-            **kwargs,
+            subject=self.subject, heading=self.subject.name, kind=self.kind, **kwargs
         )
 
 
 class SectionView(SubjectListView):
-    subject_model, article_lookup, kind = Section, "section", "Section"
+    subject_model, article_lookup, kind, feed_name = Section, "section", "Section", "section-feed"
+    template_name = "articles/section.html"
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(current_section=self.subject, **kwargs)
 
 
 class AuthorView(SubjectListView):
-    subject_model, article_lookup, kind = Author, "authors", "Author"
-    description_field = "bio"
+    subject_model, article_lookup, kind, feed_name = Author, "authors", "Author", "author-feed"
+    template_name = "articles/author.html"
 
 
 class TagView(SubjectListView):
-    subject_model, article_lookup, kind = Tag, "tagged_items__tag", "Tag"
+    subject_model, article_lookup, kind, feed_name = Tag, "tagged_items__tag", "Tag", "tag-feed"
+    template_name = "articles/tag.html"
+
+
+class TagIndexView(ListView):
+    """Every tag with published stories, A to Z, with how many."""
+
+    template_name = "articles/tag_index.html"
+    context_object_name = "tags"
+    paginate_by = 20
+
+    def get_queryset(self):
+        return (
+            Tag.objects.filter(tagged_articles__content_object__in=Article.objects.published())
+            .annotate(article_count=Count("tagged_articles"))
+            .order_by("name")
+        )
+
+
+class ArchiveMonthView(MonthArchiveView):
+    """/archive/<yyyy>/<mm>/: one month's stories, oldest months linked to their neighbours."""
+
+    template_name = "articles/archive_month.html"
+    context_object_name = "articles"
+    date_field = "published_at"
+    month_format = "%m"
+    paginate_by = 20
+    allow_empty = False
+
+    def get_queryset(self):
+        return Article.objects.published().for_teasers()
+
+    def get_dated_items(self):
+        # Newest first within the month, like every other listing.
+        date_list, items, extra = super().get_dated_items()
+        return date_list, items.order_by("-published_at", "-id"), extra
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            feed_urls=(reverse("articles:feed"), reverse("articles:feed-atom")), **kwargs
+        )
 
 
 def healthz(request):

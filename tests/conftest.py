@@ -7,6 +7,14 @@ from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFa
 SEED_SLUG = "openai-foxconn-collaboration-ai-supply-chain-us-data-center-components"
 
 
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache, as the Redis run shares one server between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def editor(django_user_model):
     return django_user_model.objects.create_user(

@@ -47,7 +47,7 @@ def newsroom(db):
 def test_listings_show_only_published_stories_newest_first(client, newsroom, url):
     response = client.get(url)
     assert response.status_code == 200
-    shown = headlines(response)
+    shown = list(dict.fromkeys(headlines(response)))  # the home page repeats stories in section blocks
     assert "Draft story" not in shown and "Future story" not in shown
     assert [t for t in shown if t.startswith("Live story")] == [
         "Live story 0",

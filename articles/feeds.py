@@ -1,0 +1,220 @@
+"""RSS 2.0 and Atom feeds of the newest published articles: all of them, or one section's, author's or tag's.
+
+Every URL in a feed (links, ids, enclosures, the self link, links inside the article HTML) is absolute and
+built from settings.SITE_URL, never from the request's Host header or scheme: Django's Feed only completes
+relative URLs with the request's host, so handing it absolute ones leaves the request out of it.
+
+Content: RSS items carry the summary in <description> and the full article HTML in <content:encoded>,
+Atom entries the same in <summary> and <content>. Feed readers show the full text when they have it and fall
+back to the summary; services that only read <description> (notifications, digests) get a short teaser.
+"""
+
+import re
+from urllib.parse import urljoin, urlsplit
+
+from django.conf import settings
+from django.contrib.syndication.views import Feed
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import feedgenerator
+from django.utils.html import escape
+
+from articles.models import Article, Author, Section, Tag
+from articles.templatetags.news import absolute
+
+FEED_LENGTH = 20
+
+# XML 1.0 forbids these; a pasted vertical tab (Word's line break) in a headline must not break a feed.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# href/src of a tag in sanitized body_html: the serializer always double-quotes attribute values and
+# escapes "<" in text, so "<a …" or "<img …" here is always a real tag.
+_URL_ATTRIBUTE = re.compile(r'(<(?:a|img)\b[^>]*?\s(?:href|src)=")([^"]*)"')
+
+
+def absolute_url(url):
+    """``url`` made absolute on SITE_URL; protocol-relative URLs (a CDN's //host/…) get SITE_URL's scheme."""
+    if url.startswith("//"):
+        return f"{urlsplit(settings.SITE_URL).scheme}:{url}"
+    return absolute(url)
+
+
+def xml_text(value):
+    """Text without the control characters XML 1.0 cannot carry."""
+    return _XML_ILLEGAL.sub("", value)
+
+
+def absolute_links(html, base_url):
+    """Resolve relative href/src values in sanitized HTML against the page they were written for."""
+    return _URL_ATTRIBUTE.sub(lambda m: f'{m[1]}{urljoin(base_url, m[2])}"', html)
+
+
+class ArticleRssFeed(feedgenerator.Rss201rev2Feed):
+    """RSS 2.0 with the full article in content:encoded and one dc:creator per author."""
+
+    def rss_attributes(self):
+        return {
+            **super().rss_attributes(),
+            "xmlns:content": "http://purl.org/rss/1.0/modules/content/",
+            "xmlns:dc": "http://purl.org/dc/elements/1.1/",
+        }
+
+    def add_item_elements(self, handler, item):
+        super().add_item_elements(handler, item)
+        for name, _link in item["authors"]:
+            handler.addQuickElement("dc:creator", name)
+        handler.addQuickElement("content:encoded", item["content"])
+
+
+class ArticleAtomFeed(feedgenerator.Atom1Feed):
+    """Atom with the full article as <content type="html"> and one <author> per author."""
+
+    def add_item_elements(self, handler, item):
+        super().add_item_elements(handler, item)
+        for name, link in item["authors"]:
+            handler.startElement("author", {})
+            handler.addQuickElement("name", name)
+            handler.addQuickElement("uri", link)
+            handler.endElement("author")
+        handler.addQuickElement("content", item["content"], {"type": "html"})
+
+
+class LatestFeed(Feed):
+    """The newest published articles of the whole site."""
+
+    feed_type = ArticleRssFeed
+    url_name = "articles:feed"
+
+    def get_object(self, request, **kwargs):
+        return None
+
+    def articles(self, obj):
+        return Article.objects.published()
+
+    def items(self, obj):
+        return (
+            self.articles(obj)
+            .defer("body", "search_vector")  # the Markdown source and the search index are not shown
+            .prefetch_related("authors", "tags")
+            .order_by("-published_at", "-id")[:FEED_LENGTH]
+        )
+
+    # The channel.
+
+    def title(self, obj):
+        return settings.SITE_NAME
+
+    def link(self, obj):
+        return absolute_url(reverse("articles:home"))
+
+    def description(self, obj):
+        return f"The latest technology news from {settings.SITE_NAME}."
+
+    subtitle = description  # Atom's name for it
+
+    def feed_url(self, obj):
+        kwargs = {"slug": obj.slug} if obj is not None else {}
+        return absolute_url(reverse(self.url_name, kwargs=kwargs))
+
+    feed_guid = feed_url  # Atom's feed id: the feed's own address, distinct from the page's
+
+    def author_name(self, obj):
+        # Atom requires an author on every entry; entries without a byline inherit the publication.
+        return settings.SITE_NAME
+
+    # The items.
+
+    def item_title(self, item):
+        return xml_text(item.title)  # plain text: Atom's type="text", RSS's best practice
+
+    def item_link(self, item):
+        return absolute_url(item.get_absolute_url())
+
+    def item_guid(self, item):
+        return self.item_link(item)
+
+    item_guid_is_permalink = True
+
+    def item_description(self, item):
+        return escape(xml_text(item.description))  # RSS descriptions are read as HTML
+
+    def item_pubdate(self, item):
+        return item.published_at
+
+    def item_updateddate(self, item):
+        return item.modified_at
+
+    def item_categories(self, item):
+        return [xml_text(tag.name) for tag in item.tags.all()]
+
+    def item_enclosure_url(self, item):
+        return absolute_url(item.hero_social_url) if item.hero_social_url else None
+
+    # The byte size is not stored and asking the storage would cost a request per item; the RSS Best
+    # Practices Profile says to use 0 when the size cannot be determined.
+    item_enclosure_length = "0"
+    item_enclosure_mime_type = "image/jpeg"
+
+    def item_extra_kwargs(self, item):
+        return {
+            "content": absolute_links(item.body_html, self.item_link(item)),
+            "authors": [
+                (xml_text(author.name), absolute_url(author.get_absolute_url())) for author in item.authors.all()
+            ],
+        }
+
+
+class LatestAtomFeed(LatestFeed):
+    feed_type = ArticleAtomFeed
+    url_name = "articles:feed-atom"
+
+
+class SubjectFeed(LatestFeed):
+    """The newest published articles of one section, author or tag, named by the slug in the URL."""
+
+    subject_model = None
+    article_lookup = ""
+    summary_format = ""
+
+    def get_object(self, request, slug):
+        return get_object_or_404(self.subject_model, slug=slug)
+
+    def articles(self, obj):
+        return super().articles(obj).filter(**{self.article_lookup: obj})
+
+    def title(self, obj):
+        return f"{settings.SITE_NAME}: {xml_text(obj.name)}"
+
+    def link(self, obj):
+        return absolute_url(obj.get_absolute_url())
+
+    def description(self, obj):
+        return self.summary_format.format(name=xml_text(obj.name), site=settings.SITE_NAME)
+
+    subtitle = description
+
+
+class SectionFeed(SubjectFeed):
+    subject_model, article_lookup, url_name = Section, "section", "articles:section-feed"
+    summary_format = "The latest {name} news from {site}."
+
+
+class SectionAtomFeed(SectionFeed):
+    feed_type, url_name = ArticleAtomFeed, "articles:section-feed-atom"
+
+
+class AuthorFeed(SubjectFeed):
+    subject_model, article_lookup, url_name = Author, "authors", "articles:author-feed"
+    summary_format = "The latest articles by {name} for {site}."
+
+
+class AuthorAtomFeed(AuthorFeed):
+    feed_type, url_name = ArticleAtomFeed, "articles:author-feed-atom"
+
+
+class TagFeed(SubjectFeed):
+    subject_model, article_lookup, url_name = Tag, "tagged_items__tag", "articles:tag-feed"
+    summary_format = "The latest articles about {name} from {site}."
+
+
+class TagAtomFeed(TagFeed):
+    feed_type, url_name = ArticleAtomFeed, "articles:tag-feed-atom"
