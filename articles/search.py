@@ -12,7 +12,8 @@ understood: "a phrase" is one term, ``-word`` / ``-"a phrase"`` must not occur, 
 words gives alternatives (``a b or c`` = (a and b) or c, as in PostgreSQL); a token without any
 letter or digit (``&``, ``|``, ``!``, ``<->``, ``*``, ``\\``, a lone quote, emoji) is ignored, and a
 group with nothing left to find is dropped. SQLite's LIKE folds ASCII letters only, so there
-"Привет" does not find "привет"; there is no stemming either.
+"Привет" does not find "привет"; there is no stemming either, and the snippet is the stored
+``excerpt`` (the body's opening), shown only when it contains a match.
 
 Highlighting (made safe, on both paths): the text is never trusted. On PostgreSQL ``ts_headline``
 marks matches with two control characters (``MARK_START``, ``MARK_STOP``) that are first removed from
@@ -54,17 +55,26 @@ _TAG_PATTERN = r"""<([^>"']|"[^"]*"|'[^']*')*>"""
 _TOKEN_RE = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
 _WORD_CHAR_RE = re.compile(r"\w")
 _SPACE_RE = re.compile(r"\s+")
+_KEPT_FORMAT_CHARS = {"\u200c", "\u200d"}  # ZWNJ and ZWJ belong to words (Persian, Hindi) and emoji
+
+
+def _clean_char(char):
+    category = unicodedata.category(char)
+    if category in ("Cc", "Cs"):
+        return " "
+    if category == "Cf" and char not in _KEPT_FORMAT_CHARS:
+        return ""
+    return char
 
 
 def clean_query(raw):
-    """(query, truncated): control characters (NUL included) and runs of space become one space;
-    the result is cut to MAX_QUERY_CHARS."""
-    raw = raw[: MAX_QUERY_CHARS * 4]  # the rest would be cut anyway: spare the work below
-    text = "".join(" " if unicodedata.category(char) in ("Cc", "Cs") else char for char in raw)
+    """(query, truncated): control characters (NUL included: PostgreSQL rejects it) become spaces,
+    invisible format characters (bidi overrides, zero-width spaces, BOM) go, runs of space become
+    one; the result is cut to MAX_QUERY_CHARS."""
+    cut = len(raw) > MAX_QUERY_CHARS * 4  # the rest would be cut anyway: spare the work below
+    text = "".join(_clean_char(char) for char in raw[: MAX_QUERY_CHARS * 4])
     text = _SPACE_RE.sub(" ", text).strip()
-    if len(text) <= MAX_QUERY_CHARS:
-        return text, False
-    return text[:MAX_QUERY_CHARS].rstrip(), True
+    return text[:MAX_QUERY_CHARS].rstrip(), cut or len(text) > MAX_QUERY_CHARS
 
 
 def search(queryset, query):
@@ -122,6 +132,7 @@ def _postgres_search(queryset, query):
     )
     return (
         queryset.filter(search_vector=tsquery)
+        .defer("search_vector")  # as large as the body: matched and ranked in SQL, never needed here
         .annotate(
             rank=SearchRank(F("search_vector"), tsquery, normalization=RANK_NORMALIZATION),
             # ts_headline is costly: PostgreSQL evaluates these after the sort and LIMIT, for the page only.
