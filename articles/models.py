@@ -178,6 +178,15 @@ class Article(models.Model):
 
     # What a reader sees as the story: changing any of these on a live article counts as an update.
     READER_TEXT_FIELDS = ("title", "standfirst", "body")
+    PLAIN_TEXT_FIELDS = (
+        "title",
+        "standfirst",
+        "hero_alt",
+        "hero_caption",
+        "hero_credit",
+        "seo_title",
+        "seo_description",
+    )
 
     objects = ArticleQuerySet.as_manager()
 
@@ -200,6 +209,8 @@ class Article(models.Model):
         return self.title
 
     def save(self, *args, **kwargs):
+        for name in self.PLAIN_TEXT_FIELDS:
+            setattr(self, name, rendering.strip_controls(getattr(self, name)))
         self.render_body()
         if self.status == self.Status.PUBLISHED and self.published_at is None:
             self.published_at = timezone.now()

@@ -83,10 +83,15 @@ class RenderError(ValueError):
     """The body cannot be rendered; the message is meant for the author."""
 
 
+def strip_controls(text: str) -> str:
+    """Remove control characters (but tab and newline): pasted into a headline they break XML feeds."""
+    return _CONTROL_RE.sub("", text)
+
+
 def normalise(text: str) -> str:
     """Undo pasted-text quirks (line ends, trailing NBSP, controls, blank-line runs)."""
     text = text.lstrip(_LEADING_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL_RE.sub("", text)
+    text = strip_controls(text)
     lines = []
     for line in text.split("\n"):  # per line, not a regex: "a" + " " * 10**5 + "b" must stay linear
         stripped = line.rstrip(_TRAILING_SPACE)

@@ -3,12 +3,18 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
+from articles import sitemaps
+
 admin.site.site_header = "Conclave TechMedia newsroom"
 admin.site.site_title = "Conclave TechMedia admin"
 admin.site.index_title = "Newsroom"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("sitemap.xml", sitemaps.sitemap_index, name="sitemap"),
+    path("sitemap-<slug:section>.xml", sitemaps.sitemap_section, name="sitemap-section"),
+    path("news-sitemap.xml", sitemaps.news_sitemap, name="news-sitemap"),
+    path("robots.txt", sitemaps.robots_txt, name="robots"),
     path("", include("articles.urls")),
 ]
 

@@ -115,3 +115,11 @@ def test_excerpt_is_derived_on_save_and_used_without_a_standfirst(db):
     article = ArticleFactory(standfirst="", body="The **first** paragraph.\n\n## Then\n\nMore.")
     assert article.excerpt == "The first paragraph. More."
     assert article.description == article.excerpt
+
+
+def test_control_characters_pasted_into_text_fields_are_removed(db):
+    article = ArticleFactory(
+        title="Chips\x0b ahead\x00", standfirst="A\x1f summary", hero_caption="Photo\x07"
+    )
+    article.refresh_from_db()
+    assert (article.title, article.standfirst, article.hero_caption) == ("Chips ahead", "A summary", "Photo")

@@ -15,9 +15,14 @@ _JSON_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u
 
 @register.filter
 def absolute(url):
-    """An absolute URL on the public site (SITE_URL), for canonical links, feeds and social cards."""
+    """An absolute URL on the public site (SITE_URL), for canonical links, feeds and social cards.
+
+    Protocol-relative URLs (a CDN's //host/…) get SITE_URL's scheme.
+    """
     if not url or url.startswith(("http://", "https://")):
         return url
+    if url.startswith("//"):
+        return settings.SITE_URL.split("//", 1)[0] + url
     return settings.SITE_URL + url
 
 
