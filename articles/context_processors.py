@@ -10,13 +10,13 @@ ARCHIVE_LINK_CACHE_SECONDS = 600
 
 def newest_archive_url():
     """The archive page of the newest story's month; cached, since every footer links to it."""
-    url = cache.get("footer-archive-url")
-    if url is None:
-        newest = Article.objects.published().order_by("-published_at").values_list("published_at", flat=True)
-        month = newest.first()
-        url = reverse("articles:archive-month", args=[f"{month:%Y}", f"{month:%m}"]) if month else ""
-        cache.set("footer-archive-url", url, ARCHIVE_LINK_CACHE_SECONDS)
-    return url
+    return cache.get_or_set("footer-archive-url", _newest_archive_url, ARCHIVE_LINK_CACHE_SECONDS)
+
+
+def _newest_archive_url():
+    newest = Article.objects.published().order_by("-published_at").values_list("published_at", flat=True)
+    month = newest.first()
+    return reverse("articles:archive-month", args=[f"{month:%Y}", f"{month:%m}"]) if month else ""
 
 
 def site(request):

@@ -100,8 +100,8 @@ class ArticleQuerySet(models.QuerySet):
         return self.filter(status=Article.Status.PUBLISHED, published_at__lte=timezone.now())
 
     def for_teasers(self):
-        # Teasers never show the body: leave the two largest columns in the database.
-        return self.select_related("section").defer("body", "body_html")
+        # Teasers never show the body: leave the largest columns in the database.
+        return self.select_related("section").defer("body", "body_html", "search_vector")
 
 
 class Article(models.Model):

@@ -1,5 +1,7 @@
 import datetime
 
+from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber
@@ -19,6 +21,26 @@ SECTION_BLOCK_SIZE = 4
 SECTION_BLOCK_WINDOW = 500
 POPULAR_TAGS = 12
 POPULAR_TAG_DAYS = 30
+POPULAR_TAGS_CACHE_SECONDS = 600
+# Listings stop after this many pages: OFFSET and COUNT(*) grow with depth, and older stories are
+# one click away in the monthly archive and in search.
+MAX_PAGES = 50
+
+
+class BoundedPaginator(Paginator):
+    """Counts at most MAX_PAGES pages' worth of rows; ``is_capped`` tells the template there are more."""
+
+    is_capped = False
+
+    @property
+    def count(self):
+        if not hasattr(self, "_bounded_count"):
+            limit = MAX_PAGES * self.per_page
+            # Only ids, unordered: annotations such as search highlights stay out of the count.
+            found = self.object_list.order_by().values("pk")[: limit + 1].count()
+            self.is_capped = found > limit
+            self._bounded_count = min(found, limit)
+        return self._bounded_count
 
 
 def can_preview(user):
@@ -31,7 +53,7 @@ class ArticleDetailView(DetailView):
 
     def get_queryset(self):
         articles = Article.objects.all() if can_preview(self.request.user) else Article.objects.published()
-        return articles.select_related("section").prefetch_related("authors", "tags")
+        return articles.select_related("section").defer("search_vector").prefetch_related("authors", "tags")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -70,6 +92,7 @@ class ArticleListView(ListView):
     template_name = "articles/article_list.html"
     context_object_name = "articles"
     paginate_by = 20
+    paginator_class = BoundedPaginator
     feed_urls = None  # (rss, atom) of this listing; the site-wide feeds when None
 
     def get_queryset(self):
@@ -122,6 +145,11 @@ def section_blocks():
 
 
 def popular_tags():
+    # Counting tag use over thousands of stories is the home page's costliest query; it changes slowly.
+    return cache.get_or_set("home-popular-tags", _count_popular_tags, POPULAR_TAGS_CACHE_SECONDS)
+
+
+def _count_popular_tags():
     """The most used tags of the last 30 days (of all time on a quiet site), with their counts."""
     since = timezone.now() - datetime.timedelta(days=POPULAR_TAG_DAYS)
     for articles in (

@@ -94,3 +94,16 @@ def test_healthz_reports_the_database(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_listings_stop_after_the_page_cap_and_point_to_the_archive(client, db, monkeypatch):
+    from articles import views
+
+    monkeypatch.setattr(views, "MAX_PAGES", 2)
+    tag = TagFactory(slug="busy")
+    ArticleFactory.create_batch(45, tags=[tag])
+    response = client.get("/tags/busy/", {"page": 2})
+    content = response.content.decode()
+    assert "40+ stories tagged" in content
+    assert "Older stories: the archive" in content and 'rel="next"' not in content
+    assert client.get("/tags/busy/", {"page": 3}).status_code == 404
