@@ -124,11 +124,13 @@ def _headline(expression, query, **options):
 
 def _postgres_search(queryset, query):
     tsquery = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
-    # Rank only the newest matches: a word found in most stories would otherwise make PostgreSQL
-    # decompress and rank every one of them (seconds at 100,000 stories) for a page of 20.
-    newest_matches = (
-        queryset.filter(search_vector=tsquery).order_by("-published_at", "-id").values("pk")[:RANKED_MATCHES]
-    )
+    matches = queryset.filter(search_vector=tsquery)
+    # A word found in most stories would make PostgreSQL decompress and rank every match (seconds at
+    # 100,000 stories) for a page of 20: then only the newest matches are ranked. Rarer words keep
+    # the GIN index path and rank them all, which an ORDER BY published_at LIMIT would defeat.
+    if matches.values("pk")[: RANKED_MATCHES + 1].count() > RANKED_MATCHES:
+        newest = matches.order_by("-published_at", "-id").values("pk")[:RANKED_MATCHES]
+        matches = queryset.filter(pk__in=newest)
     body_text = Func(
         F("body_html"),
         Value(_TAG_PATTERN),
@@ -138,8 +140,7 @@ def _postgres_search(queryset, query):
         output_field=TextField(),
     )
     return (
-        queryset.filter(pk__in=newest_matches)
-        .defer("search_vector")  # as large as the body: matched and ranked in SQL, never needed here
+        matches.defer("search_vector")  # as large as the body: matched and ranked in SQL, never needed here
         .annotate(
             rank=SearchRank(F("search_vector"), tsquery, normalization=RANK_NORMALIZATION),
             # ts_headline is costly: PostgreSQL evaluates these after the sort and LIMIT, for the page only.

@@ -422,3 +422,24 @@ def test_fallback_highlights_after_escaping(client, db):
     article = search(client, "quantum").context["articles"][0]
     assert article.search_title == "<mark>Quantum</mark> &lt;leap&gt;"
     assert article.search_standfirst == "Big <mark>QUANTUM</mark> &amp; small."
+
+
+@postgres_only
+def test_a_word_in_very_many_stories_ranks_only_the_newest_matches(client, db, monkeypatch):
+    from articles import search as search_module
+
+    monkeypatch.setattr(search_module, "RANKED_MATCHES", 5)
+    oldest = ArticleFactory(
+        title="Quasar quasar quasar",
+        standfirst="Quasar.",
+        body="Quasar.",
+        published_at=timezone.now() - timezone.timedelta(days=30),
+    )
+    bulk_articles(7, "Quasar")
+    response = search(client, "quasar")
+    assert response.context["paginator"].count == 5
+    assert oldest.title not in titles(response)
+
+    monkeypatch.setattr(search_module, "RANKED_MATCHES", 50)
+    response = search(client, "quasar")
+    assert titles(response)[0] == oldest.title  # with every match ranked, the best one leads
