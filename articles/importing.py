@@ -34,15 +34,6 @@ KNOWN_KEYS = {
     "seo_title",
     "seo_description",
 }
-PLAIN_FIELDS = [
-    "title",
-    "standfirst",
-    "hero_alt",
-    "hero_caption",
-    "hero_credit",
-    "seo_title",
-    "seo_description",
-]
 
 
 class ImportFailure(Exception):
@@ -157,7 +148,7 @@ def import_story(story):
     created = article.pk is None
     before = None if created else _snapshot(article)
 
-    for field in PLAIN_FIELDS:
+    for field in Article.PLAIN_TEXT_FIELDS:
         setattr(article, field, str(meta.get(field) or "").strip())
     article.body = story.body
     article.status = status
@@ -184,7 +175,10 @@ def import_story(story):
 
 def _snapshot(article, authors=None, tags=None):
     """Everything an import can change, to tell an unchanged file from an edited one."""
-    fields = {name: getattr(article, name) for name in [*PLAIN_FIELDS, "body", "status", "published_at"]}
+    fields = {
+        name: getattr(article, name)
+        for name in [*Article.PLAIN_TEXT_FIELDS, "body", "status", "published_at"]
+    }
     fields["section"] = article.section_id
     fields["hero_image"] = bool(article.hero_image)
     fields["authors"] = sorted(a.pk for a in (authors if authors is not None else article.authors.all()))

@@ -277,7 +277,11 @@ def plain_excerpt(html_text: str, max_chars: int = 200) -> str:
             text = _SPACE_RUN_RE.sub(" ", f"{text} {''.join(para.itertext())}").strip()
             if len(text) >= max_chars:
                 break
-    text = text or _SPACE_RUN_RE.sub(" ", "".join(root.itertext())).strip()
+    return truncate_on_word(text or _SPACE_RUN_RE.sub(" ", "".join(root.itertext())).strip(), max_chars)
+
+
+def truncate_on_word(text: str, max_chars: int) -> str:
+    """``text`` cut on a word boundary to at most ``max_chars``, with "…" when cut."""
     if len(text) <= max_chars:
         return text
     cut = text[: max_chars - 1]

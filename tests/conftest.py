@@ -1,4 +1,7 @@
+import datetime
+
 import pytest
+from django.utils import timezone
 
 from articles import images
 from articles.models import Article
@@ -13,6 +16,31 @@ def empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def newsroom(db):
+    """Three live stories in one section, by one author, under one tag; plus a draft, a scheduled
+    story, and a live story elsewhere (another section, author and tag), published earliest."""
+    section = SectionFactory(name="Chips", slug="chips")
+    author = AuthorFactory(name="Ada Reporter", slug="ada-reporter")
+    tag = TagFactory(name="Semiconductors", slug="semiconductors")
+    now = timezone.now()
+    common = {"section": section, "authors": [author], "tags": [tag]}
+    live = [
+        ArticleFactory(title=f"Live story {i}", published_at=now - datetime.timedelta(hours=i + 1), **common)
+        for i in range(3)
+    ]
+    ArticleFactory(title="Draft story", status="draft", **common)
+    ArticleFactory(title="Future story", published_at=now + datetime.timedelta(hours=1), **common)
+    ArticleFactory(
+        title="Elsewhere story",
+        section=SectionFactory(name="Phones", slug="phones"),
+        authors=[AuthorFactory(name="Bo Writer", slug="bo-writer")],
+        tags=[TagFactory(name="Android", slug="android")],
+        published_at=now - datetime.timedelta(hours=10),
+    )
+    return section, author, tag, live
 
 
 @pytest.fixture

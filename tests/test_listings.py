@@ -1,46 +1,16 @@
 """The minimal listing pages of Step 1: home, section, author and tag."""
 
-import datetime
-
 import html5lib
 import pytest
-from django.utils import timezone
 
 from articles.models import Article
-from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory
+from tests.factories import ArticleFactory, TagFactory
 
 
 def headlines(response):
     """Linked headlines in the main content, in document order."""
     main = html5lib.parse(response.content, namespaceHTMLElements=False).find(".//main")
     return ["".join(h.itertext()) for h in main.iter() if h.tag in ("h2", "h3") and h.find("a") is not None]
-
-
-@pytest.fixture
-def newsroom(db):
-    section = SectionFactory(name="Chips", slug="chips")
-    author = AuthorFactory(name="Ada Reporter", slug="ada-reporter")
-    tag = TagFactory(name="Semiconductors", slug="semiconductors")
-    now = timezone.now()
-    live = [
-        ArticleFactory(
-            title=f"Live story {i}",
-            section=section,
-            authors=[author],
-            tags=[tag],
-            published_at=now - datetime.timedelta(hours=i + 1),
-        )
-        for i in range(3)
-    ]
-    ArticleFactory(title="Draft story", section=section, authors=[author], tags=[tag], status="draft")
-    ArticleFactory(
-        title="Future story",
-        section=section,
-        authors=[author],
-        tags=[tag],
-        published_at=now + datetime.timedelta(hours=1),
-    )
-    return section, author, tag, live
 
 
 @pytest.mark.parametrize("url", ["/", "/sections/chips/", "/authors/ada-reporter/", "/tags/semiconductors/"])

@@ -38,6 +38,7 @@ from django.utils.text import slugify
 from articles import images, rendering
 from articles.management.commands.load_demo import draw_hero
 from articles.models import Article, Author, Section, Tag, TaggedArticle
+from articles.rendering import truncate_on_word
 
 # Drafts, scheduled and featured stories at fixed positions: 2 %, 2 % and 1 %, and even a small run
 # (from 50 articles on) has one of each.
@@ -334,12 +335,7 @@ def _excerpt(paragraphs, max_chars=200):
         text = _SPACE_RUN_RE.sub(" ", f"{text} {para}").strip()
         if len(text) >= max_chars:
             break
-    if len(text) <= max_chars:
-        return text
-    cut = text[: max_chars - 1]
-    if not text[max_chars - 1].isspace() and " " in cut:
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(" ,;:-–—") + "…"
+    return truncate_on_word(text, max_chars)
 
 
 class RenderedTemplate:
