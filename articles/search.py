@@ -128,9 +128,10 @@ def _postgres_search(queryset, query):
     # A word found in most stories would make PostgreSQL decompress and rank every match (seconds at
     # 100,000 stories) for a page of 20: then only the newest matches are ranked. Rarer words keep
     # the GIN index path and rank them all, which an ORDER BY published_at LIMIT would defeat.
+    # The ids are fetched once, so the page count and the page itself do not repeat that search.
     if matches.values("pk")[: RANKED_MATCHES + 1].count() > RANKED_MATCHES:
-        newest = matches.order_by("-published_at", "-id").values("pk")[:RANKED_MATCHES]
-        matches = queryset.filter(pk__in=newest)
+        newest = matches.order_by("-published_at", "-id").values_list("pk", flat=True)[:RANKED_MATCHES]
+        matches = queryset.filter(pk__in=list(newest))
     body_text = Func(
         F("body_html"),
         Value(_TAG_PATTERN),
