@@ -322,3 +322,58 @@ class Article(models.Model):
     @property
     def description(self):
         return self.seo_description or self.standfirst or self.excerpt
+
+
+class Subscriber(models.Model):
+    """An email address following tags; nothing but its confirmation is sent until it is confirmed."""
+
+    class Frequency(models.TextChoices):
+        IMMEDIATE = "immediate", "As soon as a story is published"
+        DAILY = "daily", "Daily digest"
+        WEEKLY = "weekly", "Weekly digest"
+
+    # Stored normalised (lower-cased), so the unique constraint is case-insensitive.
+    email = models.EmailField(max_length=254, unique=True)
+    frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.IMMEDIATE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["email"]
+        indexes = [models.Index(fields=["frequency", "confirmed_at"], name="subscriber_sending_idx")]
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def is_confirmed(self):
+        return self.confirmed_at is not None
+
+
+class Follow(models.Model):
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="follows")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="follows")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subscriber", "tag"], name="unique_follow")]
+
+    def __str__(self):
+        return f"{self.subscriber} follows {self.tag}"
+
+
+class Delivery(models.Model):
+    """One row per (subscriber, article) ever emailed: the source of truth against sending twice."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="deliveries")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [models.UniqueConstraint(fields=["subscriber", "article"], name="unique_delivery")]
+
+    def __str__(self):
+        return f"{self.article} to {self.subscriber}"
