@@ -93,6 +93,8 @@ def _is_genuine(token, purpose):
     return True
 
 
+CONFIRM_DAYS = CONFIRM_MAX_AGE // (24 * 3600)
+
 # Rate limits, as (events, seconds): emails to one address, and acting follow requests from one IP.
 ADDRESS_LIMIT = (3, 3600)
 IP_LIMIT = (10, 600)
@@ -216,7 +218,7 @@ def send_follow_mail(subscriber, tag):
         "confirmed": confirmed,
         "site_name": settings.SITE_NAME,
         "site_url": settings.SITE_URL,
-        "valid_days": CONFIRM_MAX_AGE // (24 * 3600),
+        "valid_days": CONFIRM_DAYS,
     }
     message = EmailMultiAlternatives(
         subject, render_to_string("emails/confirm_follow.txt", context), to=[subscriber.email]
@@ -248,7 +250,9 @@ class FollowView(View):
 
     def post(self, request, slug):
         tag = get_object_or_404(Tag, slug=slug)
-        form = FollowForm(request.POST)
+        data = request.POST.copy()
+        data.setdefault("frequency", Subscriber.Frequency.IMMEDIATE)
+        form = FollowForm(data)
         if csrf_refusal(request):
             # Straight from the cached, token-free follow box, or forged on another site: act on
             # nothing, and ask again on this uncached page, which carries a token of its own.
@@ -260,9 +264,7 @@ class FollowView(View):
         if not form.is_valid():
             return self.ask(request, tag, form)
         request_follow(tag, **form.cleaned_data)
-        return render(
-            request, "articles/follow_sent.html", {"tag": tag, "valid_days": CONFIRM_MAX_AGE // 86400}
-        )
+        return render(request, "articles/follow_sent.html", {"tag": tag, "valid_days": CONFIRM_DAYS})
 
     def ask(self, request, tag, form, retry=False):
         status = 400 if form.errors else 200
@@ -303,9 +305,9 @@ class ConfirmView(TokenView):
         return self.page(form=ConfirmForm(initial={"frequency": self.subscriber.frequency}))
 
     def post(self, request, token):
-        form = ConfirmForm(request.POST)
         if self.subscriber.is_confirmed:  # confirming twice changes nothing
             return self.page(done=True)
+        form = ConfirmForm(request.POST)
         if not form.is_valid():
             return self.page(form=form, status=400)
         Subscriber.objects.filter(pk=self.subscriber.pk, confirmed_at__isnull=True).update(

@@ -1,0 +1,409 @@
+"""Following a tag by email (Step 3): the follow box, double opt-in, rate limits, managing and leaving."""
+
+import datetime
+import logging
+import re
+import time
+from urllib.parse import urlsplit
+
+import html5lib
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from articles import follows
+from articles.follows import follow_url, make_token, read_token
+from articles.models import Delivery, Follow, Subscriber
+from tests.factories import ArticleFactory, TagFactory
+
+LINK = re.compile(r"https://news\.example\.com(/follow/[a-z]+/[^/\s]+/)(\?add=[\w-]+)?")
+
+
+@pytest.fixture
+def tag(db):
+    return TagFactory(name="Semiconductors", slug="semiconductors")
+
+
+def follow(client, tag, email="reader@example.com", frequency="immediate", **extra):
+    return client.post(f"/tags/{tag.slug}/follow/", {"email": email, "frequency": frequency}, **extra)
+
+
+def subscriber(email="reader@example.com", confirmed=False, tags=()):
+    person = Subscriber.objects.create(email=email, confirmed_at=timezone.now() if confirmed else None)
+    for tag in tags:
+        Follow.objects.create(subscriber=person, tag=tag)
+    return person
+
+
+def path_of(url):
+    return urlsplit(url).path
+
+
+def link_in(message):
+    """The one site link in a mail, as a path (plus its query), checked to be the same in both parts."""
+    found = LINK.search(message.body)
+    assert found, message.body
+    html, mimetype = message.alternatives[0]
+    assert mimetype == "text/html"
+    assert found.group(0).replace("&", "&amp;") in html
+    return found.group(1) + (found.group(2) or "")
+
+
+def parse(response):
+    return html5lib.parse(response.content, namespaceHTMLElements=False)
+
+
+def text(element):
+    return " ".join("".join(element.itertext()).split())
+
+
+def csrf_token_in(response):
+    field = parse(response).find(".//input[@name='csrfmiddlewaretoken']")
+    return field.get("value") if field is not None else None
+
+
+def assert_follow_page(response, status=200):
+    """Every follow page: the expected status, one h1, noindex, and never stored by any cache."""
+    assert response.status_code == status
+    doc = parse(response)
+    assert len(doc.findall(".//h1")) == 1
+    assert doc.find(".//meta[@name='robots']").get("content") == "noindex"
+    assert doc.find(".//link[@rel='canonical']") is None
+    assert "no-store" in response["Cache-Control"]
+    assert "private" in response["Cache-Control"]
+    return doc
+
+
+# The follow box, and CSRF on a page a shared cache may serve
+
+
+def test_every_tag_page_has_a_follow_box(client, tag):
+    doc = parse(client.get("/tags/semiconductors/"))
+    form = doc.find(".//section[@id='follow']//form")
+    assert (form.get("method"), form.get("action")) == ("post", "/tags/semiconductors/follow/")
+    email = form.find(".//input[@name='email']")
+    assert (email.get("type"), email.get("autocomplete")) == ("email", "email")
+    assert email.get("required") is not None
+    assert form.find(f".//label[@for='{email.get('id')}']") is not None
+    radios = form.findall(".//input[@name='frequency']")
+    assert [r.get("value") for r in radios] == list(Subscriber.Frequency.values)
+    assert [r.get("value") for r in radios if r.get("checked") is not None] == ["immediate"]
+    assert text(form.find(".//button")) == "Follow Semiconductors"
+
+
+def test_tag_pages_carry_no_csrf_token_to_share(tag):
+    first, second = Client().get("/tags/semiconductors/"), Client().get("/tags/semiconductors/")
+    assert first.content == second.content
+    assert b"csrfmiddlewaretoken" not in first.content
+    assert "csrftoken" not in first.cookies
+
+
+def test_a_post_without_a_csrf_token_acts_on_nothing_and_asks_again(tag):
+    response = Client(enforce_csrf_checks=True).post(
+        "/tags/semiconductors/follow/", {"email": "reader@example.com"}
+    )
+    doc = assert_follow_page(response)
+    assert "Cookie" in response["Vary"]
+    assert doc.find(".//input[@name='email']").get("value") == "reader@example.com"
+    assert doc.find(".//input[@name='frequency'][@checked]").get("value") == "immediate"
+    assert csrf_token_in(response)
+    assert not Subscriber.objects.exists()
+    assert mail.outbox == []
+
+
+def test_each_visitor_gets_a_token_of_their_own(tag):
+    one, two = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    token_one, token_two = csrf_token_in(follow(one, tag)), csrf_token_in(follow(two, tag))
+    assert token_one and token_two and token_one != token_two
+    # One visitor's token is no use to another.
+    stolen = two.post(
+        "/tags/semiconductors/follow/", {"email": "x@example.com", "csrfmiddlewaretoken": token_one}
+    )
+    assert "We could not check" in text(assert_follow_page(stolen))
+    assert not Subscriber.objects.exists()
+    assert mail.outbox == []
+
+
+def test_a_valid_token_posted_from_another_site_is_refused(tag):
+    visitor = Client(enforce_csrf_checks=True)
+    token = csrf_token_in(follow(visitor, tag))
+    data = {"email": "reader@example.com", "csrfmiddlewaretoken": token}
+    response = visitor.post("/tags/semiconductors/follow/", data, headers={"origin": "https://evil.example"})
+    assert "We could not check" in text(assert_follow_page(response))
+    assert not Subscriber.objects.exists()
+    assert mail.outbox == []
+
+
+def test_the_whole_flow_with_csrf_checks_on(tag):
+    visitor = Client(enforce_csrf_checks=True)
+    token = csrf_token_in(follow(visitor, tag))
+    response = visitor.post(
+        "/tags/semiconductors/follow/",
+        {"email": " Reader@Example.com ", "frequency": "weekly", "csrfmiddlewaretoken": token},
+    )
+    assert "Check your inbox" in text(assert_follow_page(response))
+    reader = Subscriber.objects.get()
+    assert (reader.email, reader.frequency, reader.is_confirmed) == ("reader@example.com", "weekly", False)
+
+    # The emailed link is opened in a browser that has never seen the site.
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(link_in(mail.outbox[0]))
+    confirm = browser.post(
+        link_in(mail.outbox[0]), {"frequency": "weekly", "csrfmiddlewaretoken": csrf_token_in(page)}
+    )
+    assert "You are subscribed" in text(assert_follow_page(confirm))
+    assert Subscriber.objects.get().is_confirmed
+
+
+# Double opt-in
+
+
+def test_following_sends_one_confirmation_and_the_link_confirms(client, tag, caplog):
+    caplog.set_level(logging.INFO, logger="articles.follows")
+    response = follow(client, tag, email="Reader@Example.COM", frequency="daily")
+    assert "Check your inbox" in text(assert_follow_page(response))
+    reader = Subscriber.objects.get()
+    assert reader.email == "reader@example.com"
+    assert reader.confirmation_sent_at is not None
+    assert list(reader.follows.values_list("tag__slug", flat=True)) == ["semiconductors"]
+
+    [message] = mail.outbox
+    assert message.subject == "Confirm you want stories about Semiconductors"
+    assert message.to == ["reader@example.com"]
+    link = link_in(message)
+    assert link.startswith("/follow/confirm/")
+    assert read_token(link.split("/")[3], "confirm") == reader
+
+    # Opening the link (as a mail scanner would) confirms nothing: the button does.
+    page = client.get(link)
+    doc = assert_follow_page(page)
+    assert "r•••@example.com" in text(doc)
+    assert [text(a) for a in doc.findall(".//ul[@class='tags']//a")] == ["Semiconductors"]
+    checked = doc.find(".//input[@name='frequency'][@checked]")
+    assert checked.get("value") == "daily"
+    assert not Subscriber.objects.get().is_confirmed
+
+    response = client.post(link, {"frequency": "daily"})
+    assert "You are subscribed" in text(assert_follow_page(response))
+    reader = Subscriber.objects.get()
+    assert reader.is_confirmed and reader.frequency == "daily"
+
+    # Confirming again is harmless, and the address never reached the logs.
+    confirmed_at = reader.confirmed_at
+    assert client.post(link, {"frequency": "weekly"}).status_code == 200
+    assert "You are subscribed" in text(assert_follow_page(client.get(link)))
+    assert Subscriber.objects.get().confirmed_at == confirmed_at
+    assert Subscriber.objects.get().frequency == "daily"
+    assert len(mail.outbox) == 1
+    assert caplog.records
+    assert "reader@example.com" not in caplog.text.lower()
+
+
+def test_the_answer_is_the_same_whoever_the_address_belongs_to(client, tag):
+    other = TagFactory(name="Android", slug="android")
+    subscriber("pending@example.com", tags=[other])
+    confident = subscriber("known@example.com", confirmed=True, tags=[other])
+    confident.frequency = "weekly"
+    confident.save()
+
+    answers = [
+        follow(client, tag, email=email).content
+        for email in ("new@example.com", "pending@example.com", "known@example.com")
+    ]
+    assert answers[0] == answers[1] == answers[2]
+
+    # New and unconfirmed addresses get a confirmation; their follow waits for it.
+    assert [m.subject for m in mail.outbox[:2]] == ["Confirm you want stories about Semiconductors"] * 2
+    assert Follow.objects.filter(subscriber__email="pending@example.com", tag=tag).exists()
+    # A confirmed address only gets its settings link: nothing changes until its owner acts.
+    known = mail.outbox[2]
+    assert known.to == ["known@example.com"]
+    assert known.subject == "Add Semiconductors to your Conclave TechMedia emails?"
+    assert link_in(known).startswith("/follow/manage/") and link_in(known).endswith("?add=semiconductors")
+    confident.refresh_from_db()
+    assert confident.frequency == "weekly"
+    assert list(confident.follows.values_list("tag__slug", flat=True)) == ["android"]
+
+
+def test_a_confirmed_reader_adds_the_tag_from_the_emailed_settings_link(client, tag):
+    reader = subscriber(confirmed=True, tags=[TagFactory(name="Android", slug="android")])
+    follow(client, tag)
+    link = link_in(mail.outbox[0])
+    doc = assert_follow_page(client.get(link))
+    add = doc.find(".//input[@name='add']")
+    assert (add.get("value"), add.get("checked")) == ("semiconductors", "")
+    response = client.post(path_of(link), {"add": "semiconductors", "frequency": "immediate"})
+    assert response.status_code == 302
+    assert sorted(reader.follows.values_list("tag__slug", flat=True)) == ["android", "semiconductors"]
+
+
+@pytest.mark.parametrize("email", ["", "not-an-address", "two@@example.com", "a" * 250 + "@example.com"])
+def test_an_invalid_address_is_refused_with_a_clear_error(client, tag, email):
+    response = follow(client, tag, email=email)
+    doc = assert_follow_page(response, 400)
+    field = doc.find(".//input[@name='email']")
+    assert field.get("aria-invalid") == "true"
+    assert text(doc.find(f".//*[@id='{field.get('aria-describedby')}']"))  # the error, tied to the field
+    assert not Subscriber.objects.exists()
+    assert mail.outbox == []
+
+
+def test_unknown_tags_are_404_and_get_goes_back_to_the_tag(client, tag):
+    assert follow(client, tag).status_code == 200
+    assert client.post("/tags/no-such-tag/follow/", {"email": "reader@example.com"}).status_code == 404
+    assert client.get("/tags/no-such-tag/follow/").status_code == 404
+    response = client.get("/tags/semiconductors/follow/")
+    assert (response.status_code, response["Location"]) == (302, "/tags/semiconductors/#follow")
+
+
+# Rate limits
+
+
+def test_one_address_gets_a_limited_number_of_mails(client, tag, monkeypatch):
+    monkeypatch.setattr(follows, "ADDRESS_LIMIT", (2, 3600))
+    answers = {
+        follow(client, tag, email=email).content
+        for email in ("a@example.com", "A@example.com ", "a@EXAMPLE.com")
+    }
+    assert len(answers) == 1  # the same neutral page, over the limit too
+    assert len(mail.outbox) == 2
+    follow(client, tag, email="b@example.com")
+    assert len(mail.outbox) == 3  # other addresses are not held back
+
+
+def test_one_ip_gets_a_limited_number_of_requests(client, tag, monkeypatch):
+    monkeypatch.setattr(follows, "IP_LIMIT", (2, 600))
+    for n in range(2):
+        assert follow(client, tag, email=f"{n}@example.com", REMOTE_ADDR="10.0.0.1").status_code == 200
+    response = follow(client, tag, email="late@example.com", REMOTE_ADDR="10.0.0.1")
+    assert_follow_page(response, 429)
+    assert response["Retry-After"] == "600"
+    assert not Subscriber.objects.filter(email="late@example.com").exists()
+    assert len(mail.outbox) == 2
+    assert follow(client, tag, email="late@example.com", REMOTE_ADDR="10.0.0.2").status_code == 200
+
+
+def test_the_limits_expire(client, tag, monkeypatch):
+    # Real time, not time_machine: Redis expires keys on its own clock.
+    monkeypatch.setattr(follows, "ADDRESS_LIMIT", (1, 1))
+    follow(client, tag)
+    follow(client, tag)
+    assert len(mail.outbox) == 1
+    time.sleep(1.2)
+    follow(client, tag)
+    assert len(mail.outbox) == 2
+
+
+class BrokenCache:
+    def add(self, *args, **kwargs):
+        raise ConnectionError("cache unavailable")
+
+    incr = add
+
+
+def test_a_broken_cache_lets_followers_through_and_is_logged(client, tag, monkeypatch, caplog):
+    monkeypatch.setattr(follows, "cache", BrokenCache())
+    assert follow(client, tag).status_code == 200
+    assert len(mail.outbox) == 1
+    assert "rate limit" in caplog.text
+
+
+# Signed links that no longer work
+
+
+def test_a_tampered_link_gets_a_friendly_page(client, tag):
+    reader = subscriber(tags=[tag])
+    for purpose in ("confirm", "manage", "unsubscribe"):
+        token = make_token(reader, purpose)
+        tampered = token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb")
+        for token in (tampered, "nonsense", "x" * 300):
+            doc = assert_follow_page(client.get(f"/follow/{purpose}/{token}/"), 400)
+            assert text(doc.find(".//h1")) == "This link is no longer valid"
+            assert client.post(f"/follow/{purpose}/{token}/").status_code == 400
+    assert Subscriber.objects.get().follows.count() == 1
+
+
+def test_a_confirmation_link_expires_after_a_week(client, tag, time_machine):
+    reader = subscriber(tags=[tag])
+    link = path_of(follow_url(reader, "confirm"))
+    time_machine.move_to(timezone.now() + datetime.timedelta(days=8))
+    assert_follow_page(client.get(link), 400)
+    assert_follow_page(client.post(link, {"frequency": "daily"}), 400)
+    assert not Subscriber.objects.get().is_confirmed
+
+
+@pytest.mark.parametrize(
+    ("made_for", "used_on"), [("manage", "confirm"), ("confirm", "unsubscribe"), ("unsubscribe", "manage")]
+)
+def test_a_link_works_only_for_its_own_purpose(client, tag, made_for, used_on):
+    reader = subscriber(tags=[tag])
+    url = f"/follow/{used_on}/{make_token(reader, made_for)}/"
+    assert_follow_page(client.get(url), 400)
+    assert_follow_page(client.post(url, {"frequency": "daily"}), 400)
+    reader.refresh_from_db()
+    assert not reader.is_confirmed and reader.follows.count() == 1
+
+
+# Managing and leaving without an account
+
+
+def test_the_settings_page_masks_the_address_and_saves_changes(client, tag):
+    android = TagFactory(name="Android", slug="android")
+    reader = subscriber(confirmed=True, tags=[tag, android])
+    link = path_of(follow_url(reader, "manage"))
+    response = client.get(link)
+    doc = assert_follow_page(response)
+    assert "r•••@example.com" in text(doc)
+    assert b"reader@example.com" not in response.content
+    boxes = doc.findall(".//input[@name='unfollow']")
+    assert len(boxes) == 2 and not any(box.get("checked") is not None for box in boxes)
+    labels = [text(label) for label in doc.iter("label") if label.find("input[@name='unfollow']") is not None]
+    assert labels == ["Stop following Android", "Stop following Semiconductors"]
+
+    response = client.post(link, {"frequency": "weekly", "unfollow": [android.pk]})
+    assert (response.status_code, response["Location"]) == (302, f"{link}?saved=1")
+    assert "Your changes are saved." in text(assert_follow_page(client.get(response["Location"])))
+    reader.refresh_from_db()
+    assert reader.frequency == "weekly"
+    assert list(reader.follows.values_list("tag__slug", flat=True)) == ["semiconductors"]
+
+
+def test_the_settings_form_refuses_nonsense_and_needs_a_csrf_token(client, tag):
+    reader = subscriber(confirmed=True, tags=[tag])
+    link = path_of(follow_url(reader, "manage"))
+    assert_follow_page(client.post(link, {"frequency": "hourly"}), 400)
+    assert (
+        Client(enforce_csrf_checks=True).post(link, {"frequency": "weekly", "leave": "1"}).status_code == 403
+    )
+    reader.refresh_from_db()
+    assert reader.frequency == "immediate" and reader.follows.count() == 1
+
+
+def test_leaving_deletes_the_subscriber_and_everything_about_it(client, tag):
+    reader = subscriber(confirmed=True, tags=[tag])
+    Delivery.objects.create(subscriber=reader, article=ArticleFactory(tags=[tag]))
+    link = path_of(follow_url(reader, "manage"))
+    response = client.post(link, {"leave": "1"})
+    assert "You are unsubscribed" in text(assert_follow_page(response))
+    assert not Subscriber.objects.exists()
+    assert not Follow.objects.exists()
+    assert not Delivery.objects.exists()
+    assert_follow_page(client.get(link), 400)
+
+
+def test_one_click_unsubscribe_needs_no_cookie_and_is_harmless_twice(client, tag):
+    reader = subscriber(confirmed=True, tags=[tag])
+    link = path_of(follow_url(reader, "unsubscribe"))
+    doc = assert_follow_page(client.get(link))
+    assert "r•••@example.com" in text(doc)
+    assert text(doc.find(".//form[@method='post']//button")) == "Unsubscribe"
+    assert Subscriber.objects.exists()  # opening the page changes nothing
+
+    # RFC 8058: the mail client POSTs on its own, with no cookie and no CSRF token.
+    mail_client = Client(enforce_csrf_checks=True)
+    for _ in range(2):
+        response = mail_client.post(link, {"List-Unsubscribe": "One-Click"})
+        assert "You are unsubscribed" in text(assert_follow_page(response))
+    assert not Subscriber.objects.exists() and not Follow.objects.exists()
+    assert "You are unsubscribed" in text(assert_follow_page(client.get(link)))
