@@ -86,6 +86,7 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Conclave TechMedia <news@localhost>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
