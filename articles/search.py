@@ -161,12 +161,17 @@ def highlight(raw, *, entities=False):
             piece = html.unescape(piece)
         return escape(piece.translate({ord(char): None for char in _SENTINELS}))
 
+    return _wrap_matches(raw, _MARKED_RE, text, group=1)
+
+
+def _wrap_matches(text, pattern, clean, group=0):
+    """``text`` as safe HTML: every piece passed through ``clean`` (which escapes), matches in <mark>."""
     out, position = [], 0
-    for match in _MARKED_RE.finditer(raw):
-        out.append(text(raw[position : match.start()]))
-        out.append(f"<mark>{text(match.group(1))}</mark>")
+    for match in pattern.finditer(text):
+        out.append(clean(text[position : match.start()]))
+        out.append(f"<mark>{clean(match.group(group))}</mark>")
         position = match.end()
-    out.append(text(raw[position:]))
+    out.append(clean(text[position:]))
     return mark_safe("".join(out))  # noqa: S308 - built from escaped pieces only
 
 
@@ -219,15 +224,7 @@ def _terms_pattern(groups):
 
 def mark_terms(text, pattern):
     """``text`` escaped, with every match of ``pattern`` in <mark>."""
-    if pattern is None:
-        return escape(text)
-    out, position = [], 0
-    for match in pattern.finditer(text):
-        out.append(escape(text[position : match.start()]))
-        out.append(f"<mark>{escape(match.group())}</mark>")
-        position = match.end()
-    out.append(escape(text[position:]))
-    return mark_safe("".join(out))  # noqa: S308 - built from escaped pieces only
+    return escape(text) if pattern is None else _wrap_matches(text, pattern, escape)
 
 
 class SearchView(ArticleListView):
