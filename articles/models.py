@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from taggit.managers import TaggableManager
 from taggit.models import ItemBase, TagBase
 
@@ -69,7 +70,20 @@ class Tag(TagBase):
 
     def save(self, *args, **kwargs):
         self.render_description()
+        loaded_slug = getattr(self, "_loaded_slug", None)
         super().save(*args, **kwargs)
+        if loaded_slug and loaded_slug != self.slug:
+            # Links, bookmarks and feed subscriptions to the old address keep working.
+            TagRedirect.objects.update_or_create(old_slug=loaded_slug, defaults={"tag": self})
+        # A live tag always wins over a redirect from the same address.
+        TagRedirect.objects.filter(old_slug=self.slug).delete()
+        self._loaded_slug = self.slug
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_slug = instance.__dict__.get("slug")
+        return instance
 
     def get_absolute_url(self):
         return reverse("articles:tag", kwargs={"slug": self.slug})
@@ -82,6 +96,20 @@ class Tag(TagBase):
 
     def render_description(self):
         self.description_html = rendering.render_body(self.description) if self.description.strip() else ""
+
+
+class TagRedirect(models.Model):
+    """An address a tag used to answer at (before a rename or a merge), redirected permanently."""
+
+    old_slug = models.SlugField(max_length=100, unique=True, allow_unicode=True)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="redirects")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["old_slug"]
+
+    def __str__(self):
+        return f"/tags/{self.old_slug}/ → {self.tag}"
 
 
 class TaggedArticle(ItemBase):
@@ -173,6 +201,22 @@ class Article(models.Model):
         blank=True,
         help_text="Overrides the standfirst in search results and social cards.",
     )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     # Kept current by a database trigger on PostgreSQL (migration 0003); stays empty on SQLite.
     search_vector = SearchVectorField(null=True, editable=False)
 
@@ -193,6 +237,7 @@ class Article(models.Model):
     class Meta:
         ordering = ["-published_at", "-id"]
         get_latest_by = "published_at"
+        permissions = [("publish_article", "Can publish, schedule and unpublish articles")]
         indexes = [
             models.Index(fields=["status", "-published_at", "-id"], name="article_listing_idx"),
             models.Index(
@@ -240,6 +285,18 @@ class Article(models.Model):
             self.status == self.Status.PUBLISHED
             and self.published_at is not None
             and self.published_at <= timezone.now()
+        )
+
+    def publishing_problems(self):
+        """The publish checklist against what is saved (the admin form checks what is submitted)."""
+        return publishing_problems(
+            standfirst=self.standfirst,
+            section=self.section_id,
+            tags=list(self.tags.all()),
+            authors=list(self.authors.all()),
+            hero_image=self.hero_image,
+            hero_alt=self.hero_alt,
+            hero_credit=self.hero_credit,
         )
 
     @property
@@ -322,6 +379,155 @@ class Article(models.Model):
     @property
     def description(self):
         return self.seo_description or self.standfirst or self.excerpt
+
+
+def publishing_problems(*, standfirst, section, tags, authors, hero_image, hero_alt, hero_credit):
+    """What an article still lacks before readers may see it, one message per missing item."""
+    problems = []
+    if not (standfirst or "").strip():
+        problems.append("Add a standfirst: it is the summary readers see under the headline and in search.")
+    if not section:
+        problems.append("Choose a section, so the story appears in the navigation.")
+    if not tags:
+        problems.append("Add at least one tag, so followers of that topic hear about the story.")
+    if not authors:
+        problems.append("Add an author for the byline.")
+    if hero_image and not (hero_alt or "").strip():
+        problems.append("Describe the hero image in its alt text.")
+    if hero_image and not (hero_credit or "").strip():
+        problems.append("Credit the hero image: the photographer or agency.")
+    return problems
+
+
+class Correction(models.Model):
+    """A dated note to readers that a published story was corrected or updated, shown on its page."""
+
+    class Kind(models.TextChoices):
+        CORRECTION = "correction", "Correction"
+        UPDATE = "update", "Update"
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="corrections")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CORRECTION)
+    note = models.TextField(
+        max_length=1000, help_text="Plain text: what was wrong and what the story now says, or what is new."
+    )
+    noted_at = models.DateTimeField("date", default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-noted_at", "-id"]
+        verbose_name = "correction or update"
+        verbose_name_plural = "corrections and updates"
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.noted_at:%d %b %Y}"
+
+    def save(self, *args, **kwargs):
+        self.note = rendering.strip_controls(self.note)
+        # The story's "Updated" time, dateModified and feed dates follow the newest note. Stamped before
+        # the note is saved, so nothing that reacts to the save sees the old time.
+        Article.objects.filter(pk=self.article_id).filter(
+            models.Q(revised_at__isnull=True) | models.Q(revised_at__lt=self.noted_at)
+        ).update(revised_at=self.noted_at)
+        super().save(*args, **kwargs)
+
+
+class Revision(models.Model):
+    """A snapshot of an article as saved: what the history page diffs and what "Restore" brings back.
+
+    Our own small model rather than django-reversion or django-simple-history: a snapshot must hold the
+    tag names (taggit's manager is not a plain many-to-many those libraries serialise and restore), and a
+    restore must go through Article.save so body_html is rendered again by the current pipeline.
+    """
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="revisions")
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    # The other editorial fields, tags by name, section and authors by id.
+    snapshot = models.JSONField(default=dict)
+
+    # Restored as they were; publishing state (status, time, featured) is never rolled back by a restore.
+    CONTENT_FIELDS = (
+        "standfirst",
+        "hero_alt",
+        "hero_caption",
+        "hero_credit",
+        "seo_title",
+        "seo_description",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+
+    def __str__(self):
+        return f"{self.title} ({self.created_at:%d %b %Y %H:%M})"
+
+    @classmethod
+    def record(cls, article, user=None):
+        """Keep the article's state as it is now in the database, tags and authors included."""
+        snapshot = {name: getattr(article, name) for name in cls.CONTENT_FIELDS}
+        snapshot.update(
+            tags=sorted(article.tags.names()),
+            section_id=article.section_id,
+            author_ids=sorted(article.authors.values_list("pk", flat=True)),
+            hero_image=article.hero_image.name or "",
+            status=article.status,
+            published_at=article.published_at.isoformat() if article.published_at else None,
+        )
+        return cls.objects.create(
+            article=article,
+            created_by=user if user and user.is_authenticated else None,
+            title=article.title,
+            body=article.body,
+            snapshot=snapshot,
+        )
+
+    def restore(self, user=None):
+        """Put this revision's content back on the article, and record that as a new revision."""
+        article = self.article
+        article.title = self.title
+        article.body = self.body
+        for name in self.CONTENT_FIELDS:
+            if name in self.snapshot:
+                setattr(article, name, self.snapshot[name])
+        section_id = self.snapshot.get("section_id")
+        if section_id is None or Section.objects.filter(pk=section_id).exists():
+            article.section_id = section_id
+        if user is not None:
+            article.updated_by = user
+        article.save()
+        article.authors.set(Author.objects.filter(pk__in=self.snapshot.get("author_ids", [])))
+        article.tags.set(restorable_tags(self.snapshot.get("tags", [])))
+        return Revision.record(article, user)
+
+
+def restorable_tags(names):
+    """Tags by name; a name whose tag was since merged away comes back as the tag it was merged into."""
+    tags = []
+    for name in names:
+        tag = Tag.objects.filter(name=name).first()
+        if tag is None:
+            slug = slugify(name, allow_unicode=True)
+            redirect = TagRedirect.objects.select_related("tag").filter(old_slug=slug).first()
+            tag = redirect.tag if redirect else Tag.objects.create(name=name)
+        tags.append(tag)
+    return tags
 
 
 class Subscriber(models.Model):
