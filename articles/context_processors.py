@@ -1,16 +1,19 @@
 from django.conf import settings
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
 from articles.models import Article, Section
+from conclave import pagecache
 
 ARCHIVE_LINK_CACHE_SECONDS = 600
 
 
 def newest_archive_url():
-    """The archive page of the newest story's month; cached, since every footer links to it."""
-    return cache.get_or_set("footer-archive-url", _newest_archive_url, ARCHIVE_LINK_CACHE_SECONDS)
+    """The archive page of the newest story's month; cached, since every footer links to it.
+
+    Kept per content generation and not past the next scheduled story, like the pages themselves.
+    """
+    return pagecache.remember("footer-archive-url", _newest_archive_url, ARCHIVE_LINK_CACHE_SECONDS)
 
 
 def _newest_archive_url():

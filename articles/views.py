@@ -1,6 +1,5 @@
 import datetime
 
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.db.models import Count, F, Window
@@ -13,6 +12,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView, MonthArchiveView
 
 from articles.models import Article, Author, Section, Tag
+from conclave import pagecache
 
 RELATED_LIMIT = 4
 SECTION_BLOCK_SIZE = 4
@@ -146,7 +146,7 @@ def section_blocks():
 
 def popular_tags():
     # Counting tag use over thousands of stories is the home page's costliest query; it changes slowly.
-    return cache.get_or_set("home-popular-tags", _count_popular_tags, POPULAR_TAGS_CACHE_SECONDS)
+    return pagecache.remember("home-popular-tags", _count_popular_tags, POPULAR_TAGS_CACHE_SECONDS)
 
 
 def _count_popular_tags():

@@ -19,6 +19,12 @@ def empty_cache():
 
 
 @pytest.fixture
+def no_page_cache(settings):
+    """For tests that measure what a view costs: every request reaches the view."""
+    settings.PAGE_CACHE_SECONDS = 0
+
+
+@pytest.fixture
 def newsroom(db):
     """Three live stories in one section, by one author, under one tag; plus a draft, a scheduled
     story, and a live story elsewhere (another section, author and tag), published earliest."""

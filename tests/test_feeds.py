@@ -302,7 +302,7 @@ def _queries(client, url):
         ("/tags/semiconductors/feed/", 4),
     ],
 )
-def test_query_count_does_not_grow_with_the_items(client, db, url, budget):
+def test_query_count_does_not_grow_with_the_items(client, db, no_page_cache, url, budget):
     section = SectionFactory(name="Chips", slug="chips")
     authors = [AuthorFactory(name="Ada Reporter", slug="ada-reporter"), AuthorFactory()]
     tags = [TagFactory(name="Semiconductors", slug="semiconductors"), TagFactory()]

@@ -184,7 +184,9 @@ def test_chrome_has_skip_link_landmarks_search_and_one_h1(client, db):
 @pytest.mark.parametrize(
     "path", ["/", "/tags/", "/tags/{tag}/", "/sections/{section}/", "/authors/{author}/", "/archive/{ym}/"]
 )
-def test_listing_query_budgets_stay_flat_from_10_to_200_articles(db, django_assert_max_num_queries, path):
+def test_listing_query_budgets_stay_flat_from_10_to_200_articles(
+    db, no_page_cache, django_assert_max_num_queries, path
+):
     tag, author, section = TagFactory(), AuthorFactory(), SectionFactory()
     month = timezone.now().replace(day=1) - datetime.timedelta(days=20)
 

@@ -425,7 +425,7 @@ def test_fallback_highlights_after_escaping(client, db):
 
 
 @postgres_only
-def test_a_word_in_very_many_stories_ranks_only_the_newest_matches(client, db, monkeypatch):
+def test_a_word_in_very_many_stories_ranks_only_the_newest_matches(client, db, no_page_cache, monkeypatch):
     from articles import search as search_module
 
     monkeypatch.setattr(search_module, "RANKED_MATCHES", 5)

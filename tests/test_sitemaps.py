@@ -162,7 +162,7 @@ def test_unknown_sitemap_is_404(client, db):
 
 
 @pytest.mark.parametrize("name", ["articles", "sections", "tags", "authors"])
-def test_sitemap_query_count_does_not_grow_with_the_items(client, db, name):
+def test_sitemap_query_count_does_not_grow_with_the_items(client, db, no_page_cache, name):
     def queries():
         with CaptureQueriesContext(connection) as captured:
             assert client.get(f"/sitemap-{name}.xml").status_code == 200

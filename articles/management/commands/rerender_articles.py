@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from articles.models import Article
 from articles.rendering import RENDERER_VERSION, RenderError
+from conclave import pagecache
 
 
 class Command(BaseCommand):
@@ -34,6 +35,8 @@ class Command(BaseCommand):
             )
             if done % 50 == 0 or done == total:
                 self.stdout.write(f"  {done}/{total} rendered")
+        # update() sends no model signals: make cached pages stale by hand.
+        pagecache.bump_generation()
         self.stdout.write(self.style.SUCCESS(f"Rendered {total - failed} of {total} article(s)."))
         if failed:
             raise CommandError(f"{failed} article(s) could not be rendered; see above.")

@@ -39,6 +39,7 @@ from articles import images, rendering
 from articles.management.commands.load_demo import draw_hero
 from articles.models import Article, Author, Section, Tag, TaggedArticle
 from articles.rendering import truncate_on_word
+from conclave import pagecache
 
 # Drafts, scheduled and featured stories at fixed positions: 2 %, 2 % and 1 %, and even a small run
 # (from 50 articles on) has one of each.
@@ -442,6 +443,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {done}/{total} articles")
 
         elapsed = time.perf_counter() - started
+        # Bulk inserts send no model signals: make cached pages stale by hand.
+        pagecache.bump_generation()
         method = f"COPY, {workers} stream{'s' if workers > 1 else ''}" if use_copy else "bulk_create"
         self.stdout.write(
             self.style.SUCCESS(

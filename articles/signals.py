@@ -1,0 +1,30 @@
+"""Every change that can alter a public page bumps the content generation of conclave/pagecache.py.
+
+The bump waits for the commit: bumped earlier, a visitor could cache the old page again under the new
+generation before the change is visible.
+"""
+
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from articles.models import Article, Author, Correction, Section, Tag, TaggedArticle, TagRedirect
+from conclave.pagecache import bump_generation
+
+PUBLIC_MODELS = (Article, Section, Author, Tag, TaggedArticle, Correction, TagRedirect)
+
+
+def content_changed(sender, using=None, **kwargs):
+    transaction.on_commit(bump_generation, using=using)
+
+
+def bylines_changed(sender, action, using=None, **kwargs):
+    if action.startswith("post_"):
+        transaction.on_commit(bump_generation, using=using)
+
+
+def connect():
+    for model in PUBLIC_MODELS:
+        uid = f"pagecache-{model._meta.label_lower}"
+        post_save.connect(content_changed, sender=model, dispatch_uid=f"{uid}-save")
+        post_delete.connect(content_changed, sender=model, dispatch_uid=f"{uid}-delete")
+    m2m_changed.connect(bylines_changed, sender=Article.authors.through, dispatch_uid="pagecache-bylines")

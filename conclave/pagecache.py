@@ -1,0 +1,257 @@
+"""The page cache for anonymous visitors (DESIGN.md, "How a request flows").
+
+Pages are kept under a site-wide *content generation* number. Any change that can alter public output
+bumps it (articles/signals.py), so every page is fresh at once without enumerating keys. A scheduled
+story going live changes pages with no write at all, so nothing is kept past the next scheduled
+``published_at``.
+
+Every entry carries its own "valid until" time, checked on each read: the cache server's expiry is only
+a second line, since it runs on its own clock (and tests move ours with time_machine).
+
+A cache that fails (Redis down) costs speed, never a page: requests are served uncached and a warning
+is logged.
+"""
+
+import datetime
+import hashlib
+import logging
+import math
+import re
+import secrets
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.cache import cc_delim_re, get_conditional_response, patch_vary_headers
+from django.utils.http import parse_http_date_safe
+
+logger = logging.getLogger(__name__)
+
+GENERATION_KEY = "pagecache:generation"
+# The admin, the subscriber pages and the follow form carry tokens or per-visitor state; the health
+# check must reach the database every time.
+BYPASS_PATHS = re.compile(r"^/(?:admin/|follow/|tags/[^/]+/follow/|healthz$)")
+UNCACHEABLE_DIRECTIVES = {"private", "no-cache", "no-store"}
+# How long the next scheduled time is trusted when no save says otherwise.
+SCHEDULE_RECHECK_SECONDS = 300
+
+
+def _new_series():
+    # A random start rather than 1: if the key is ever lost (evicted, culled), pages kept under an
+    # earlier series can never be mistaken for the current one.
+    return secrets.randbelow(2**48)
+
+
+def current_generation():
+    generation = cache.get(GENERATION_KEY)
+    if generation is None:
+        generation = _new_series()
+        if not cache.add(GENERATION_KEY, generation, timeout=None):
+            generation = cache.get(GENERATION_KEY, generation)  # another process started it first
+    return generation
+
+
+def bump_generation():
+    """Make every cached page and fragment stale at once: one cache write.
+
+    Runs after a commit, when the editor's change is already saved: a failing cache is logged, not
+    raised (pages are then served uncached until it is back).
+    """
+    try:
+        try:
+            return cache.incr(GENERATION_KEY)
+        except ValueError:  # no generation yet, or lost: start a new series
+            generation = _new_series()
+            cache.set(GENERATION_KEY, generation, timeout=None)
+            return generation
+    except Exception:
+        logger.warning("Page cache: could not bump the content generation", exc_info=True)
+        return None
+
+
+def seconds_until_next_scheduled(generation, now):
+    """Seconds from ``now`` until the next scheduled story goes live (inf when none is scheduled).
+
+    Looked up once per generation: scheduling a story is a save, which starts a new one.
+    """
+    key = f"pagecache:{generation}:next-scheduled"
+    entry = cache.get(key)
+    if entry is None or entry[0] <= now:
+        from articles.models import Article
+
+        scheduled = (
+            Article.objects.filter(status=Article.Status.PUBLISHED, published_at__gt=now)
+            .order_by("published_at")
+            .values_list("published_at", flat=True)
+            .first()
+        )
+        # Valid until that story goes live; bounded anyway, against writes that send no signal.
+        valid_until = now + datetime.timedelta(seconds=SCHEDULE_RECHECK_SECONDS)
+        if scheduled is not None:
+            valid_until = min(valid_until, scheduled)
+        if valid_until > now:
+            cache.set(key, (valid_until, scheduled), _timeout(valid_until - now))
+        entry = (valid_until, scheduled)
+    scheduled = entry[1]
+    return (scheduled - now).total_seconds() if scheduled is not None else math.inf
+
+
+def _timeout(delta):
+    """The cache server's own expiry: a whole number of seconds, never before the entry's own."""
+    return max(1, math.ceil(delta.total_seconds()))
+
+
+def _store(key, value, generation, now, seconds):
+    """Keep ``value`` with its "valid until" time; not at all when a story goes live right now."""
+    lifetime = min(seconds, seconds_until_next_scheduled(generation, now))
+    if lifetime <= 0:
+        return
+    valid_until = now + datetime.timedelta(seconds=lifetime)
+    cache.set(key, (valid_until, value), _timeout(valid_until - now))
+
+
+def remember(name, compute, seconds):
+    """``cache.get_or_set`` for data shown on public pages: keyed by the content generation and never
+    kept past the next scheduled story going live. Computed uncached when the cache is down."""
+    now = timezone.now()
+    try:
+        generation = current_generation()
+        key = f"pagecache:{generation}:{name}"
+        entry = cache.get(key)
+    except Exception as exc:
+        logger.warning("Page cache unavailable, computing %s uncached: %s", name, exc)
+        return compute()
+    if entry is not None and entry[0] > now:
+        return entry[1]
+    value = compute()
+    try:
+        _store(key, value, generation, now, seconds)
+    except Exception as exc:
+        logger.warning("Page cache: %s not stored: %r", name, exc)
+    return value
+
+
+def _is_anonymous(request):
+    if "HTTP_AUTHORIZATION" in request.META:
+        return False
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return True  # no session, no login: known without touching the database
+    return not request.user.is_authenticated
+
+
+def _page_key(generation, address):
+    return f"pagecache:{generation}:page:{hashlib.sha256(address.encode()).hexdigest()}"
+
+
+def _cache_control(response):
+    directives = {}
+    for directive in cc_delim_re.split(response.get("Cache-Control", "")):
+        name, _, value = directive.partition("=")
+        if name.strip():
+            directives[name.strip().lower()] = value.strip().strip('"')
+    return directives
+
+
+def _max_age(directives):
+    """How long the response says a shared cache may keep it (s-maxage, else max-age), if it says."""
+    for name in ("s-maxage", "max-age"):
+        if name in directives:
+            try:
+                return int(directives[name])
+            except ValueError:
+                return 0
+    return math.inf
+
+
+def _storable_seconds(request, response):
+    """How long this response may be kept: 0 unless it is a complete, public, cookie-free 200 that
+    the same bytes can answer for everyone; never longer than its own Cache-Control allows."""
+    if response.status_code != 200 or response.streaming or response.cookies:
+        return 0
+    # Set on the way out by outer middleware, after this one: a CSRF token in the page, or a session
+    # that changed, means the answer was made for this visitor.
+    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
+        return 0
+    session = getattr(request, "session", None)
+    if session is not None and session.modified:
+        return 0
+    # The key is the address alone: an answer that depends on other request headers is not ours to keep.
+    varies = {header.strip().lower() for header in cc_delim_re.split(response.get("Vary", "")) if header}
+    if not varies <= {"accept-encoding"}:
+        return 0
+    directives = _cache_control(response)
+    if directives.keys() & UNCACHEABLE_DIRECTIVES:
+        return 0
+    return min(settings.PAGE_CACHE_SECONDS, _max_age(directives))
+
+
+def _replay(request, entry, now):
+    response = HttpResponse(entry["content"], status=entry["status"])
+    for header, value in entry["headers"]:
+        response[header] = value
+    if entry["vary_cookie"]:
+        patch_vary_headers(response, ["Cookie"])
+    # How old this copy is, so that browsers and CDNs count its max-age from when it was made.
+    response["Age"] = str(max(0, int((now - entry["made_at"]).total_seconds())))
+    response["X-Cache"] = "hit"
+    etag = response.get("ETag")
+    last_modified = parse_http_date_safe(response.get("Last-Modified", ""))
+    if request.method == "GET" and (etag or last_modified):
+        return get_conditional_response(request, etag=etag, last_modified=last_modified, response=response)
+    return response
+
+
+class PageCacheMiddleware:
+    """Serves anonymous GET and HEAD requests from the cache; staff and forms always reach the view.
+
+    Placed after AuthenticationMiddleware. It sees responses before the session and CSRF middleware add
+    their cookies and ``Vary: Cookie``, so it checks their request flags itself (see
+    ``_storable_seconds``). A view whose page goes stale at a known time without any write says so
+    with ``Cache-Control: max-age``.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not self._applies(request):
+            return self.get_response(request)
+        now = timezone.now()
+        address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
+        try:
+            generation = current_generation()
+            key = _page_key(generation, address)
+            entry = cache.get(key)
+        except Exception as exc:
+            logger.warning("Page cache unavailable, serving %s uncached: %s", request.path, exc)
+            return self.get_response(request)
+        if entry is not None and entry[0] > now:
+            return _replay(request, entry[1], now)
+
+        response = self.get_response(request)
+        seconds = _storable_seconds(request, response) if request.method == "GET" else 0
+        if seconds > 0:
+            page = {
+                "status": response.status_code,
+                "headers": list(response.headers.items()),
+                "content": response.content,
+                "made_at": now,
+                # The view looked at the login (the session middleware adds "Vary: Cookie" on the way
+                # out): say so on every copy, as on this one.
+                "vary_cookie": getattr(request, "session", None) is not None and request.session.accessed,
+            }
+            try:
+                _store(key, page, generation, now, seconds)
+            except Exception as exc:
+                logger.warning("Page cache: %s not stored: %r", request.path, exc)
+        response["X-Cache"] = "miss"
+        return response
+
+    def _applies(self, request):
+        return (
+            settings.PAGE_CACHE_SECONDS > 0
+            and request.method in ("GET", "HEAD")
+            and not BYPASS_PATHS.match(request.path_info)
+            and _is_anonymous(request)
+        )

@@ -1,0 +1,415 @@
+"""The page cache for anonymous visitors: hits cost no query, every change is seen at once, staff and
+per-visitor pages are never kept, and a broken cache only costs speed.
+
+Tests run inside a transaction that never commits, so the generation bump (run on commit) is executed
+explicitly with django_capture_on_commit_callbacks(execute=True), exactly where a real commit would be.
+"""
+
+import datetime
+import logging
+
+import pytest
+from django.core.cache import cache, caches
+from django.core.cache.backends.base import BaseCache
+from django.http import HttpResponse
+from django.middleware.csrf import get_token
+from django.test import Client
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.cache import cache_control, never_cache
+
+from articles import preview
+from articles.models import Article, Author, Correction, Section, Tag
+from conclave import pagecache
+
+
+def is_hit(response):
+    return response.get("X-Cache") == "hit"
+
+
+def text(response):
+    return response.content.decode()
+
+
+def prime(client, *urls):
+    """Request each page twice, as two visitors would: the second answer comes from the cache."""
+    for url in urls:
+        assert client.get(url).status_code == 200
+        assert is_hit(client.get(url)), f"{url} was not cached"
+
+
+# Hits
+
+
+HIT_URLS = [
+    "/",
+    "/news/{slug}/",
+    "/sections/chips/",
+    "/authors/ada-reporter/",
+    "/tags/",
+    "/tags/semiconductors/",
+    "/search/?q=live",
+    "/feed/",
+    "/feed/atom/",
+    "/tags/semiconductors/feed/",
+    "/sitemap.xml",
+    "/sitemap-articles.xml",
+    "/news-sitemap.xml",
+    "/robots.txt",
+]
+
+
+@pytest.mark.parametrize("url", HIT_URLS)
+def test_second_anonymous_request_is_a_hit_with_no_queries(client, newsroom, url, django_assert_num_queries):
+    url = url.format(slug=newsroom[3][0].slug)
+    first = client.get(url)
+    assert first.status_code == 200
+    assert first["X-Cache"] == "miss"
+    with django_assert_num_queries(0):
+        second = client.get(url)
+    assert is_hit(second)
+    assert second.status_code == 200
+    assert second.content == first.content
+    assert second["Content-Type"] == first["Content-Type"]
+    assert second["X-Frame-Options"] == "DENY"  # headers the view and inner middleware set come back too
+
+
+def test_head_is_answered_from_the_page_a_get_stored(client, newsroom, django_assert_num_queries):
+    client.get("/")
+    with django_assert_num_queries(0):
+        response = client.head("/")
+    assert response.status_code == 200 and is_hit(response)
+
+
+def test_the_key_is_the_whole_address(client, newsroom):
+    prime(client, "/search/?q=live")
+    other_query = client.get("/search/?q=zzzz")
+    assert not is_hit(other_query)
+    assert other_query.content != client.get("/search/?q=live").content
+    assert not is_hit(client.get("/search/?q=live", HTTP_HOST="localhost"))  # another host
+
+
+def test_an_anonymous_visitor_with_a_session_cookie_is_served_from_the_cache(client, newsroom):
+    prime(client, "/")
+    client.cookies["sessionid"] = "no-such-session"
+    assert is_hit(client.get("/"))
+
+
+# Freshness: every change that can alter a public page
+
+
+def edit_article(newsroom):
+    article = newsroom[3][0]
+    article.title = "A rewritten headline"
+    article.save()
+    return "/", "A rewritten headline"
+
+
+def publish_draft(newsroom):
+    draft = Article.objects.get(title="Draft story")
+    draft.status = Article.Status.PUBLISHED
+    draft.save()
+    return "/", "Draft story"
+
+
+def add_correction(newsroom):
+    article = newsroom[3][0]
+    Correction.objects.create(article=article, kind="update", note="The plant opens in May, not June.")
+    return article.get_absolute_url(), "The plant opens in May, not June."
+
+
+def rename_tag(newsroom):
+    tag = Tag.objects.get(slug="semiconductors")
+    tag.name = "Chipmaking"
+    tag.save()
+    return newsroom[3][0].get_absolute_url(), "Chipmaking"
+
+
+def add_byline(newsroom):
+    newsroom[3][0].authors.add(Author.objects.get(name="Bo Writer"))
+    return newsroom[3][0].get_absolute_url(), "Bo Writer"
+
+
+def rename_section(newsroom):
+    section = Section.objects.get(slug="chips")
+    section.name = "Silicon"
+    section.save()
+    return "/", "Silicon"
+
+
+def tag_a_story(newsroom):
+    newsroom[3][0].tags.add(Tag.objects.get(slug="android"))
+    return "/tags/android/", newsroom[3][0].title
+
+
+@pytest.mark.parametrize(
+    "change",
+    [edit_article, publish_draft, add_correction, rename_tag, add_byline, rename_section, tag_a_story],
+)
+def test_a_change_shows_on_the_next_request(client, newsroom, change, django_capture_on_commit_callbacks):
+    urls = ["/", "/tags/android/", *(f"/news/{a.slug}/" for a in newsroom[3])]
+    prime(client, *urls)
+    with django_capture_on_commit_callbacks(execute=True):
+        url, expected = change(newsroom)
+    response = client.get(url)
+    assert not is_hit(response)
+    assert expected in text(response)
+
+
+@pytest.mark.parametrize("how", ["unpublish", "delete"])
+def test_unpublished_or_deleted_stories_leave_every_page_at_once(
+    client, newsroom, how, django_capture_on_commit_callbacks
+):
+    article = newsroom[3][0]
+    urls = [article.get_absolute_url(), "/", "/tags/semiconductors/", "/feed/", "/sitemap-articles.xml"]
+    prime(client, *urls)
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "unpublish":
+            article.status = Article.Status.DRAFT
+            article.save()
+        else:
+            article.delete()
+    assert client.get(urls[0]).status_code == 404
+    for url in urls[1:]:
+        assert f"/news/{article.slug}/" not in text(client.get(url)), url
+
+
+def test_the_generation_is_bumped_after_the_commit_not_before(
+    client, newsroom, django_capture_on_commit_callbacks
+):
+    prime(client, "/")
+    with django_capture_on_commit_callbacks() as callbacks:
+        edit_article(newsroom)
+        # Until the transaction commits, the old page is still the truth for other visitors.
+        assert is_hit(client.get("/"))
+    assert pagecache.bump_generation in callbacks
+    for callback in callbacks:
+        callback()
+    assert "A rewritten headline" in text(client.get("/"))
+
+
+def test_a_lost_generation_never_brings_back_older_pages(client, newsroom):
+    prime(client, "/")
+    generation = pagecache.current_generation()
+    cache.delete(pagecache.GENERATION_KEY)  # evicted, say
+    assert pagecache.current_generation() != generation
+    assert not is_hit(client.get("/"))
+    cache.delete(pagecache.GENERATION_KEY)
+    pagecache.bump_generation()  # a bump with no generation starts a new series too
+    assert pagecache.current_generation() != generation
+
+
+@pytest.fixture
+def server_clock_stopped(monkeypatch):
+    """A cache server whose clock does not move with ours (Redis under time_machine): it keeps every
+    entry for a day, whatever it is asked, so only the entries' own "valid until" time can expire them."""
+    monkeypatch.setattr(pagecache, "_timeout", lambda delta: 24 * 3600)
+
+
+def test_pages_are_kept_page_cache_seconds_by_the_sites_clock(
+    client, newsroom, time_machine, settings, server_clock_stopped
+):
+    settings.PAGE_CACHE_SECONDS = 300
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    client.get("/")
+    time_machine.move_to(start + datetime.timedelta(seconds=299), tick=False)
+    response = client.get("/")
+    assert is_hit(response) and response["Age"] == "299"
+    # Redis would still hold the entry (its own clock has hardly moved): the entry's time decides.
+    time_machine.move_to(start + datetime.timedelta(seconds=301), tick=False)
+    assert not is_hit(client.get("/"))
+
+
+def test_page_cache_seconds_zero_turns_the_cache_off(client, newsroom, settings):
+    settings.PAGE_CACHE_SECONDS = 0
+    client.get("/")
+    response = client.get("/")
+    assert response.status_code == 200 and "X-Cache" not in response
+
+
+# Staff, previews and per-visitor pages are never kept
+
+
+def test_staff_never_get_a_cached_page(editor_client, newsroom):
+    prime(Client(), "/")
+    response = editor_client.get("/")
+    assert response.status_code == 200
+    assert "X-Cache" not in response
+    assert response.context is not None  # rendered for them, by the view
+
+
+def test_anonymous_visitors_never_get_a_page_rendered_for_staff(editor_client, newsroom):
+    draft = Article.objects.get(title="Draft story")
+    live = newsroom[3][0]
+    for url in (draft.get_absolute_url(), live.get_absolute_url(), "/"):
+        assert editor_client.get(url).status_code == 200
+    assert "Draft preview" in text(editor_client.get(draft.get_absolute_url()))
+    anonymous = Client()
+    assert anonymous.get(draft.get_absolute_url()).status_code == 404
+    for url in (live.get_absolute_url(), "/"):
+        response = anonymous.get(url)
+        assert response["X-Cache"] == "miss"  # what staff were shown was not kept
+        assert "Draft preview" not in text(response)
+
+
+def test_draft_preview_links_are_never_stored(client, newsroom):
+    draft = Article.objects.get(title="Draft story")
+    url = f"{draft.get_absolute_url()}?preview={preview.make_token(draft)}"
+    for _ in range(2):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "Draft preview" in text(response)
+        assert response["X-Cache"] == "miss"
+    assert client.get(draft.get_absolute_url()).status_code == 404
+
+
+def test_follow_and_admin_pages_bypass_the_cache(client, newsroom):
+    for url in ["/tags/semiconductors/follow/", "/follow/manage/bad-token/", "/admin/login/", "/healthz"]:
+        client.get(url)
+        assert "X-Cache" not in client.get(url), url
+
+
+# What the cache may keep, on views made for the purpose
+
+
+def plain(request):
+    return HttpResponse("plain")
+
+
+@never_cache
+def uncacheable(request):
+    return HttpResponse("draft")
+
+
+@cache_control(private=True)
+def private(request):
+    return HttpResponse("yours")
+
+
+def with_cookie(request):
+    response = HttpResponse("cookie")
+    response.set_cookie("seen", "1")
+    return response
+
+
+def with_csrf_token(request):
+    return HttpResponse(f"<input value='{get_token(request)}'>")
+
+
+def with_session(request):
+    request.session["visited"] = True
+    return HttpResponse("session")
+
+
+def varies_on_cookie(request):
+    response = HttpResponse("varies")
+    response["Vary"] = "Cookie"
+    return response
+
+
+def not_found(request):
+    return HttpResponse("gone", status=404)
+
+
+def redirect(request):
+    return HttpResponse(status=302, headers={"Location": "/plain/"})
+
+
+@cache_control(max_age=0)
+def stale_at_once(request):
+    return HttpResponse("max-age 0")
+
+
+urlpatterns = [
+    path(f"{view.__name__}/", view)
+    for view in [
+        plain,
+        uncacheable,
+        private,
+        with_cookie,
+        with_csrf_token,
+        with_session,
+        varies_on_cookie,
+        not_found,
+        redirect,
+        stale_at_once,
+    ]
+]
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/uncacheable/",
+        "/private/",
+        "/with_cookie/",
+        "/with_csrf_token/",
+        "/with_session/",
+        "/varies_on_cookie/",
+        "/not_found/",
+        "/redirect/",
+        "/stale_at_once/",
+    ],
+)
+def test_responses_made_for_one_visitor_or_not_ok_are_never_stored(client, db, url):
+    client.get("/plain/")
+    assert is_hit(client.get("/plain/"))  # the control: a plain page is kept
+    client.get(url)
+    assert not is_hit(client.get(url))
+
+
+# A broken cache costs speed, never a page
+
+
+class BrokenCache(BaseCache):
+    """A cache server that is down: every call fails, as redis-py's would."""
+
+    def __init__(self, location, params):
+        super().__init__(params)
+
+    def _fail(self, *args, **kwargs):
+        raise ConnectionError("cache unavailable")
+
+    add = get = set = touch = delete = incr = get_many = set_many = delete_many = has_key = _fail
+
+    def clear(self):
+        pass
+
+
+def test_a_broken_cache_still_serves_every_page(client, newsroom, settings, caplog):
+    settings.CACHES = {"default": {"BACKEND": f"{__name__}.BrokenCache"}}
+    caplog.set_level(logging.WARNING, logger="conclave.pagecache")
+    for url in ["/", f"/news/{newsroom[3][0].slug}/", "/tags/semiconductors/", "/feed/", "/news-sitemap.xml"]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "X-Cache" not in response
+    assert "Page cache unavailable" in caplog.text
+    article = newsroom[3][0]
+    article.title = "Saved while the cache is down"
+    article.save()
+    assert pagecache.bump_generation() is None  # logged, not raised: the editor's save stands
+    assert "Saved while the cache is down" in text(client.get("/"))
+
+
+def test_a_cache_failing_on_write_still_serves_the_page(client, newsroom, monkeypatch, caplog):
+    def fail(*args, **kwargs):
+        raise ConnectionError("cache unavailable")
+
+    monkeypatch.setattr(type(caches["default"]), "set", fail)
+    caplog.set_level(logging.WARNING, logger="conclave.pagecache")
+    assert client.get("/").status_code == 200
+    assert client.get("/").status_code == 200
+    assert "not stored" in caplog.text
+
+
+def test_a_page_from_the_cache_is_the_page_the_view_made(client, newsroom):
+    """Same bytes, same headers (but X-Cache) as the view's own answer."""
+    url = f"/news/{newsroom[3][0].slug}/"
+    fresh = client.get(url)
+    cached = client.get(url)
+    assert is_hit(cached)
+    headers = {k: v for k, v in fresh.items() if k != "X-Cache"}
+    assert {k: v for k, v in cached.items() if k not in ("X-Cache", "Age")} == headers
+    assert cached["Age"] == "0"
