@@ -1,23 +1,56 @@
 import csv
+import difflib
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 from taggit.models import Tag as TaggitTag
 
+from articles import preview, rendering
+from articles import tags as tag_governance
 from articles.forms import ArticleAdminForm, AuthorAdminForm
-from articles.models import Article, Author, Follow, Section, Subscriber, Tag, TaggedArticle
+from articles.models import (
+    Article,
+    Author,
+    Correction,
+    Follow,
+    Revision,
+    Section,
+    Subscriber,
+    Tag,
+    TaggedArticle,
+)
+from articles.templatetags.news import absolute
 
 # We use our own Tag model; taggit's stock one would only confuse editors.
 if admin.site.is_registered(TaggitTag):
     admin.site.unregister(TaggitTag)
 
 
+def can_publish(user):
+    return user.has_perm("articles.publish_article")
+
+
+class CorrectionInline(admin.StackedInline):
+    model = Correction
+    extra = 0
+    fields = ["kind", "noted_at", "note"]
+    verbose_name = "correction or update note"
+    verbose_name_plural = "Corrections and updates (shown to readers, newest first)"
+
+
 @admin.register(Article)
 class ArticleAdmin(admin.ModelAdmin):
     form = ArticleAdminForm
+    change_form_template = "admin/articles/article/change_form.html"
     list_display = [
         "thumbnail",
         "title",
@@ -34,8 +67,11 @@ class ArticleAdmin(admin.ModelAdmin):
     date_hierarchy = "published_at"
     prepopulated_fields = {"slug": ["title"]}
     autocomplete_fields = ["authors", "section"]
-    readonly_fields = ["hero_preview", "created_at", "updated_at", "revised_at"]
+    readonly_fields = ["hero_preview", "preview_link", "created_by", "created_at", "updated_by", "updated_at"]
+    # Writers draft; only those allowed to publish may touch what decides whether and when readers see it.
+    publishing_fields = ["status", "published_at", "is_featured"]
     actions = ["publish", "unpublish"]
+    inlines = [CorrectionInline]
     save_on_top = True
     fieldsets = [
         (None, {"fields": ["title", "slug", "standfirst", "body"]}),
@@ -43,13 +79,89 @@ class ArticleAdmin(admin.ModelAdmin):
         ("Filing", {"fields": ["section", "authors", "tags"]}),
         (
             "Publishing",
-            {"fields": ["status", "published_at", "is_featured", "created_at", "updated_at", "revised_at"]},
+            {
+                "fields": [
+                    "status",
+                    "published_at",
+                    "is_featured",
+                    "preview_link",
+                    ("created_by", "created_at"),
+                    ("updated_by", "updated_at"),
+                ]
+            },
         ),
         ("Search and social", {"classes": ["collapse"], "fields": ["seo_title", "seo_description"]}),
     ]
 
+    class Media:
+        css = {"all": ["css/admin-article.css"]}
+        js = ["js/admin-markdown-preview.js"]
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("tags")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not can_publish(request.user):
+            fields += self.publishing_fields
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        if not super().has_change_permission(request, obj):
+            return False
+        if obj is None or can_publish(request.user):
+            return True
+        # A writer edits their own drafts; anything live or scheduled belongs to the editors.
+        return obj.status == Article.Status.DRAFT and obj.created_by_id == request.user.pk
+
+    def has_publish_permission(self, request):
+        return can_publish(request.user)
+
+    def save_model(self, request, obj, form, change):
+        if not can_publish(request.user) and obj.status != Article.Status.DRAFT:
+            raise PermissionDenied("Only editors can publish or schedule articles.")
+        if not change:
+            obj.created_by = request.user
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        for correction in formset.save(commit=False):
+            correction.created_by_id = correction.created_by_id or request.user.pk
+            correction.save()
+        for correction in formset.deleted_objects:
+            correction.delete()
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the tags and authors are saved, so the revision holds them too.
+        Revision.record(form.instance, request.user)
+
+    def response_change(self, request, obj):
+        if "_preview" in request.POST:
+            # Staff see drafts and scheduled stories on the public page, under a preview banner.
+            return redirect(obj.get_absolute_url())
+        return super().response_change(request, obj)
+
+    def get_urls(self):
+        urls = [
+            path(
+                "preview-markdown/",
+                self.admin_site.admin_view(self.markdown_preview_view),
+                name="articles_article_markdown_preview",
+            ),
+            path(
+                "<path:object_id>/revisions/",
+                self.admin_site.admin_view(self.revisions_view),
+                name="articles_article_revisions",
+            ),
+            path(
+                "<path:object_id>/revisions/<int:revision_id>/",
+                self.admin_site.admin_view(self.revision_view),
+                name="articles_article_revision",
+            ),
+        ]
+        return urls + super().get_urls()
 
     @admin.display(description="Image")
     def thumbnail(self, article):
@@ -70,6 +182,21 @@ class ArticleAdmin(admin.ModelAdmin):
             article.hero_alt,
         )
 
+    @admin.display(description="Preview link")
+    def preview_link(self, article):
+        if not article.pk:
+            return "Save the article to get a preview link."
+        if article.is_live:
+            return format_html('Live at <a href="{0}">{0}</a>', absolute(article.get_absolute_url()))
+        expiry = timezone.localtime(timezone.now() + preview.PREVIEW_LINK_LIFETIME)
+        return format_html(
+            '<input type="text" readonly class="vLargeTextField preview-link" value="{}" '
+            'aria-label="Preview link to send"><div class="help">Anyone with this link can read the '
+            "article as it is when they open it, without an account, until {}.</div>",
+            preview.preview_url(article),
+            f"{expiry:%d %b %Y %H:%M}",
+        )
+
     @admin.display(description="Status", ordering="status")
     def status_label(self, article):
         if article.status == Article.Status.PUBLISHED and not article.is_live:
@@ -80,22 +207,138 @@ class ArticleAdmin(admin.ModelAdmin):
     def tag_list(self, article):
         return ", ".join(tag.name for tag in article.tags.all())
 
-    @admin.action(description="Publish selected articles", permissions=["change"])
+    @admin.action(description="Publish selected articles", permissions=["publish"])
     def publish(self, request, queryset):
-        self._set_status(request, queryset, Article.Status.PUBLISHED, "published")
+        published, refused = 0, []
+        for article in queryset.exclude(status=Article.Status.PUBLISHED).prefetch_related("tags", "authors"):
+            problems = article.publishing_problems()
+            if problems:
+                refused.append(format_html("“{}”: {}", article.title, " ".join(problems)))
+                continue
+            self._save_status(request, article, Article.Status.PUBLISHED)
+            published += 1
+        self.message_user(request, f"{published} article(s) published.", messages.SUCCESS)
+        for refusal in refused:
+            self.message_user(request, format_html("Not published, {}", refusal), messages.ERROR)
 
-    @admin.action(description="Unpublish selected articles (back to draft)", permissions=["change"])
+    @admin.action(description="Unpublish selected articles (back to draft)", permissions=["publish"])
     def unpublish(self, request, queryset):
-        self._set_status(request, queryset, Article.Status.DRAFT, "moved back to draft")
-
-    def _set_status(self, request, queryset, status, verb):
         changed = 0
-        for article in queryset.exclude(status=status):
-            article.status = status
-            # save(), not update(): it stamps published_at and keeps derived fields right.
-            article.save()
+        for article in queryset.exclude(status=Article.Status.DRAFT):
+            self._save_status(request, article, Article.Status.DRAFT)
             changed += 1
-        self.message_user(request, f"{changed} article(s) {verb}.", messages.SUCCESS)
+        self.message_user(request, f"{changed} article(s) moved back to draft.", messages.SUCCESS)
+
+    def _save_status(self, request, article, status):
+        article.status = status
+        article.updated_by = request.user
+        # save(), not update(): it stamps published_at and keeps derived fields right.
+        with transaction.atomic():
+            article.save()
+            Revision.record(article, request.user)
+        self.log_change(request, article, f"Status set to {article.get_status_display()}.")
+
+    def markdown_preview_view(self, request):
+        """The body as readers will see it, rendered by the same pipeline as on save."""
+        if request.method != "POST":
+            return JsonResponse({"error": "Send the body with POST."}, status=405)
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        body = request.POST.get("body", "")
+        if len(body) > rendering.MAX_BODY_CHARS:
+            return JsonResponse({"error": "The body is too long to preview."}, status=400)
+        try:
+            html = rendering.render_body(body)
+        except rendering.RenderError as exc:
+            return JsonResponse({"error": str(exc)}, status=400)
+        return JsonResponse({"html": html})
+
+    def _article_for_history(self, request, object_id):
+        article = self.get_object(request, object_id)
+        if article is None:
+            raise Http404("No such article.")
+        may_view = self.has_view_or_change_permission(request, article)
+        if not (may_view and request.user.has_perm("articles.view_revision")):
+            raise PermissionDenied
+        return article
+
+    def revisions_view(self, request, object_id):
+        article = self._article_for_history(request, object_id)
+        revisions = list(article.revisions.select_related("created_by"))
+        rows = []
+        for revision, previous in zip(revisions, [*revisions[1:], None], strict=True):
+            rows.append((revision, revision_changes(previous, revision)))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "article": article,
+            "rows": rows,
+            "title": f"Revisions of “{article.title}”",
+        }
+        return TemplateResponse(request, "admin/articles/article/revisions.html", context)
+
+    def revision_view(self, request, object_id, revision_id):
+        article = self._article_for_history(request, object_id)
+        revision = get_object_or_404(article.revisions, pk=revision_id)
+        may_restore = self.has_change_permission(request, article)
+        if request.method == "POST":
+            if not may_restore:
+                raise PermissionDenied
+            done = f"Restored the revision of {timezone.localtime(revision.created_at):%d %b %Y %H:%M}."
+            with transaction.atomic():
+                revision.restore(request.user)
+                self.log_change(request, article, done)
+            self.message_user(request, done, messages.SUCCESS)
+            return redirect("admin:articles_article_change", article.pk)
+        current = article.revisions.first()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "article": article,
+            "revision": revision,
+            "changes": revision_changes(current, revision) if current else [],  # current → restored
+            "may_restore": may_restore,
+            "title": f"Revision of {timezone.localtime(revision.created_at):%d %b %Y %H:%M}",
+        }
+        return TemplateResponse(request, "admin/articles/article/revision.html", context)
+
+
+def revision_changes(older, newer):
+    """[(field label, diff rows)] for what differs between two revisions; the body as a line diff."""
+    if older is None:
+        return [("Created", [])]
+    changes = []
+    if older.title != newer.title:
+        changes.append(("Title", [("del", older.title), ("ins", newer.title)]))
+    for name in ("standfirst", "tags", "hero_alt", "hero_credit", "status", "published_at"):
+        before, after = older.snapshot.get(name), newer.snapshot.get(name)
+        if before != after:
+            label = name.replace("_", " ").capitalize()
+            changes.append((label, [("del", _as_text(before)), ("ins", _as_text(after))]))
+    if older.body != newer.body:
+        changes.append(("Body", body_diff(older.body, newer.body)))
+    return changes
+
+
+def _as_text(value):
+    if isinstance(value, list):
+        return ", ".join(value) or "(none)"
+    return "(none)" if value in (None, "") else str(value)
+
+
+def body_diff(before, after):
+    """Changed lines with three lines of context, as (kind, text) rows: kind is ins, del, ctx or gap."""
+    rows = []
+    for line in list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=3))[2:]:
+        if line.startswith("@@"):
+            rows.append(("gap", "…"))
+        elif line.startswith("+"):
+            rows.append(("ins", line[1:]))
+        elif line.startswith("-"):
+            rows.append(("del", line[1:]))
+        else:
+            rows.append(("ctx", line[1:]))
+    return rows
 
 
 @admin.register(Author)
@@ -132,9 +375,15 @@ class TaggedArticleInline(admin.TabularInline):
 class TagAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "article_count", "follower_count"]
     search_fields = ["name"]
-    prepopulated_fields = {"slug": ["name"]}
-    fields = ["name", "slug", "description"]
+    fields = ["name", "slug", "description", "old_addresses"]
+    readonly_fields = ["old_addresses"]
     inlines = [TaggedArticleInline]
+    actions = ["merge_tags"]
+
+    def get_prepopulated_fields(self, request, obj=None):
+        # Only for a new tag: renaming a saved one keeps its address. Changing the slug by hand is
+        # allowed, and leaves a redirect from the old address (Tag.save).
+        return {"slug": ["name"]} if obj is None else {}
 
     def get_queryset(self, request):
         return (
@@ -155,6 +404,48 @@ class TagAdmin(admin.ModelAdmin):
     @admin.display(description="Confirmed followers", ordering="follower_count")
     def follower_count(self, tag):
         return tag.follower_count
+
+    @admin.display(description="Old addresses redirected here")
+    def old_addresses(self, tag):
+        slugs = list(tag.redirects.values_list("old_slug", flat=True)) if tag.pk else []
+        return ", ".join(f"/tags/{slug}/" for slug in slugs) or "None"
+
+    def has_merge_permission(self, request):
+        # A merge changes the kept tag and deletes the others.
+        return self.has_change_permission(request) and self.has_delete_permission(request)
+
+    @admin.action(description="Merge selected tags…", permissions=["merge"])
+    def merge_tags(self, request, queryset):
+        """Ask which tag to keep (most articles first), then fold the others into it."""
+        tags = list(queryset.order_by("-article_count", "-follower_count", "name"))
+        if len(tags) < 2:
+            self.message_user(request, "Select at least two tags to merge.", messages.ERROR)
+            return None
+        keep = next((tag for tag in tags if str(tag.pk) == request.POST.get("keep")), None)
+        if "apply" in request.POST and keep is not None:
+            others = [tag for tag in tags if tag.pk != keep.pk]
+            try:
+                with transaction.atomic():
+                    self.log_deletions(request, Tag.objects.filter(pk__in=[tag.pk for tag in others]))
+                    summary = tag_governance.merge_tags(keep, others)
+            except tag_governance.MergeError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.log_change(request, summary.kept, summary.describe())
+            self.message_user(request, summary.describe(), messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Merge tags",
+            "opts": self.opts,
+            "tags": tags,
+            "keep": keep or tags[0],
+            "keep_missing": "apply" in request.POST,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/articles/tag/merge_tags.html", context)
 
 
 class FollowInline(admin.TabularInline):

@@ -20,6 +20,7 @@ from django.utils import feedgenerator
 from django.utils.html import escape
 
 from articles.models import Article, Author, Section, Tag
+from articles.tags import moved_permanently, resolve_tag_slug
 from articles.templatetags.news import absolute
 
 FEED_LENGTH = 20
@@ -204,9 +205,31 @@ class AuthorAtomFeed(AuthorFeed):
     feed_type, url_name = ArticleAtomFeed, "articles:author-feed-atom"
 
 
+class TagMoved(Exception):
+    """Raised from get_object when the slug is the old address of a tag; carries the tag."""
+
+    def __init__(self, tag):
+        super().__init__(tag.slug)
+        self.tag = tag
+
+
 class TagFeed(SubjectFeed):
     subject_model, article_lookup, url_name = Tag, "tagged_items__tag", "articles:tag-feed"
     summary_format = "The latest articles about {name} from {site}."
+
+    def __call__(self, request, *args, **kwargs):
+        # One Feed instance serves every request: the moved tag travels in the exception, not on self.
+        try:
+            return super().__call__(request, *args, **kwargs)
+        except TagMoved as moved:
+            # Feed readers update a subscription on a permanent redirect.
+            return moved_permanently(request, reverse(self.url_name, kwargs={"slug": moved.tag.slug}))
+
+    def get_object(self, request, slug):
+        tag, redirected = resolve_tag_slug(slug)
+        if redirected:
+            raise TagMoved(tag)
+        return tag
 
 
 class TagAtomFeed(TagFeed):

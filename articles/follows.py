@@ -29,8 +29,9 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q
 from django.middleware.csrf import CsrfViewMiddleware
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -42,6 +43,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from articles.models import Follow, Subscriber, Tag
+from articles.tags import moved_permanently, resolve_tag_slug
 from articles.templatetags.news import absolute
 
 logger = logging.getLogger(__name__)
@@ -242,14 +244,21 @@ def leave(subscriber):
 
 @method_decorator([csrf_exempt, never_cache], name="dispatch")
 class FollowView(View):
-    """POST /tags/<slug>/follow/. CSRF-exempt for the middleware only: the view checks the token."""
+    """POST /tags/<slug>/follow/. CSRF-exempt for the middleware only: the view checks the token.
+
+    At the old address of a renamed or merged tag, GET answers 301 to the tag's follow address, and a
+    POST follows the tag it became: the form may come from a tag page a cache served before the merge,
+    and a 308 would count on every client re-posting the form to the new address.
+    """
 
     def get(self, request, slug):
-        tag = get_object_or_404(Tag, slug=slug)
+        tag, redirected = resolve_tag_slug(slug)
+        if redirected:
+            return moved_permanently(request, reverse("articles:follow", kwargs={"slug": tag.slug}))
         return redirect(tag.get_absolute_url() + "#follow")
 
     def post(self, request, slug):
-        tag = get_object_or_404(Tag, slug=slug)
+        tag, _ = resolve_tag_slug(slug)
         data = request.POST.copy()
         data.setdefault("frequency", Subscriber.Frequency.IMMEDIATE)
         form = FollowForm(data)
@@ -328,7 +337,11 @@ class ManageView(TokenView):
     purpose, template_name = "manage", "articles/follow_manage.html"
 
     def get(self, request, token):
-        add = Tag.objects.filter(slug=request.GET.get("add", "")).exclude(follows__subscriber=self.subscriber)
+        # Links mailed before a rename or merge name the tag's old address: offer the tag it became.
+        wanted = request.GET.get("add", "")
+        add = Tag.objects.filter(Q(slug=wanted) | Q(redirects__old_slug=wanted)).exclude(
+            follows__subscriber=self.subscriber
+        )
         form = ManageForm(subscriber=self.subscriber, initial={"frequency": self.subscriber.frequency})
         return self.page(form=form, add_tag=add.first(), saved="saved" in request.GET)
 

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.admin.widgets import AdminFileWidget
 
 from articles import images
-from articles.models import Article, Author
+from articles.models import Article, Author, publishing_problems
 
 
 class CheckedImageField(forms.ImageField):
@@ -57,6 +57,26 @@ class ArticleAdminForm(forms.ModelForm):
             "seo_title",
             "seo_description",
         ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("status", self.instance.status) != Article.Status.PUBLISHED:
+            return cleaned  # drafts may be saved incomplete
+        missing = publishing_problems(
+            standfirst=cleaned.get("standfirst"),
+            section=cleaned.get("section"),
+            tags=cleaned.get("tags"),
+            authors=cleaned.get("authors"),
+            hero_image=cleaned.get("hero_image"),
+            hero_alt=cleaned.get("hero_alt"),
+            hero_credit=cleaned.get("hero_credit"),
+        )
+        if missing:
+            self.add_error(None, "Not published yet: complete the items marked below, or save as a draft.")
+            for name, message in missing.items():
+                if name not in self.errors:  # e.g. the model's own "alt text required" already says it
+                    self.add_error(name, message)
+        return cleaned
 
 
 class AuthorAdminForm(forms.ModelForm):

@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
 from articles import images
-from articles.models import Article, Author, Section, Tag
+from articles.models import Article, Author, Revision, Section, Tag
 
 KNOWN_KEYS = {
     "title",
@@ -167,9 +167,11 @@ def import_story(story):
     after = _snapshot(article, authors=authors, tags=tags)
     if after == before:
         return article, "unchanged"
-    article.save()
-    article.authors.set(authors)
-    article.tags.set(tags)
+    with transaction.atomic():
+        article.save()
+        article.authors.set(authors)
+        article.tags.set(tags)
+        Revision.record(article)
     return article, "created" if created else "updated"
 
 

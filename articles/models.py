@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -262,9 +262,11 @@ class Article(models.Model):
         text = tuple(getattr(self, name) for name in self.READER_TEXT_FIELDS)
         if self.is_live and getattr(self, "_loaded_text", text) != text:
             self.revised_at = timezone.now()
-        super().save(*args, **kwargs)
-        self._loaded_text = text
-        self.refresh_renditions()
+        # One transaction with the renditions, so whatever runs on commit sees the finished article.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self._loaded_text = text
+            self.refresh_renditions()
 
     def get_absolute_url(self):
         return reverse("articles:detail", kwargs={"slug": self.slug})
@@ -288,8 +290,8 @@ class Article(models.Model):
         )
 
     def publishing_problems(self):
-        """The publish checklist against what is saved (the admin form checks what is submitted)."""
-        return publishing_problems(
+        """The publish checklist's messages against what is saved (the admin form checks what is sent)."""
+        problems = publishing_problems(
             standfirst=self.standfirst,
             section=self.section_id,
             tags=list(self.tags.all()),
@@ -298,6 +300,7 @@ class Article(models.Model):
             hero_alt=self.hero_alt,
             hero_credit=self.hero_credit,
         )
+        return list(problems.values())
 
     @property
     def modified_at(self):
@@ -382,20 +385,20 @@ class Article(models.Model):
 
 
 def publishing_problems(*, standfirst, section, tags, authors, hero_image, hero_alt, hero_credit):
-    """What an article still lacks before readers may see it, one message per missing item."""
-    problems = []
+    """What an article still lacks before readers may see it: {field name: message}, one per item."""
+    problems = {}
     if not (standfirst or "").strip():
-        problems.append("Add a standfirst: it is the summary readers see under the headline and in search.")
+        problems["standfirst"] = "Add a standfirst: the summary under the headline and in search results."
     if not section:
-        problems.append("Choose a section, so the story appears in the navigation.")
+        problems["section"] = "Choose a section, so the story appears in the site's navigation."
     if not tags:
-        problems.append("Add at least one tag, so followers of that topic hear about the story.")
+        problems["tags"] = "Add at least one tag, so followers of that topic hear about the story."
     if not authors:
-        problems.append("Add an author for the byline.")
+        problems["authors"] = "Add an author for the byline."
     if hero_image and not (hero_alt or "").strip():
-        problems.append("Describe the hero image in its alt text.")
+        problems["hero_alt"] = "Describe the hero image in its alt text, for readers who cannot see it."
     if hero_image and not (hero_credit or "").strip():
-        problems.append("Credit the hero image: the photographer or agency.")
+        problems["hero_credit"] = "Credit the hero image: the photographer or agency."
     return problems
 
 
@@ -482,8 +485,11 @@ class Revision(models.Model):
     def record(cls, article, user=None):
         """Keep the article's state as it is now in the database, tags and authors included."""
         snapshot = {name: getattr(article, name) for name in cls.CONTENT_FIELDS}
+        tags = list(article.tags.all())
         snapshot.update(
-            tags=sorted(article.tags.names()),
+            tags=sorted(tag.name for tag in tags),
+            # Slugs too: a tag merged away later is found again through its old address.
+            tag_slugs={tag.name: tag.slug for tag in tags},
             section_id=article.section_id,
             author_ids=sorted(article.authors.values_list("pk", flat=True)),
             hero_image=article.hero_image.name or "",
@@ -513,19 +519,22 @@ class Revision(models.Model):
             article.updated_by = user
         article.save()
         article.authors.set(Author.objects.filter(pk__in=self.snapshot.get("author_ids", [])))
-        article.tags.set(restorable_tags(self.snapshot.get("tags", [])))
+        article.tags.set(restorable_tags(self.snapshot.get("tags", []), self.snapshot.get("tag_slugs", {})))
         return Revision.record(article, user)
 
 
-def restorable_tags(names):
-    """Tags by name; a name whose tag was since merged away comes back as the tag it was merged into."""
+def restorable_tags(names, slugs):
+    """The tags a revision named: the same tag even if renamed since, or the one it was merged into."""
     tags = []
     for name in names:
-        tag = Tag.objects.filter(name=name).first()
-        if tag is None:
-            slug = slugify(name, allow_unicode=True)
-            redirect = TagRedirect.objects.select_related("tag").filter(old_slug=slug).first()
-            tag = redirect.tag if redirect else Tag.objects.create(name=name)
+        slug = slugs.get(name) or slugify(name, allow_unicode=True)
+        redirect = TagRedirect.objects.select_related("tag").filter(old_slug=slug).first()
+        tag = (
+            Tag.objects.filter(slug=slug).first()
+            or (redirect and redirect.tag)
+            or Tag.objects.filter(name=name).first()
+            or Tag.objects.create(name=name)
+        )
         tags.append(tag)
     return tags
 

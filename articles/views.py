@@ -1,17 +1,20 @@
 import datetime
 
+from django.core import signing
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber
-from django.http import JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView, MonthArchiveView
 
+from articles import preview
 from articles.models import Article, Author, Section, Tag
+from articles.tags import moved_permanently, resolve_tag_slug
 from conclave import pagecache
 
 RELATED_LIMIT = 4
@@ -51,14 +54,45 @@ class ArticleDetailView(DetailView):
     template_name = "articles/article_detail.html"
     context_object_name = "article"
 
+    def get(self, request, *args, **kwargs):
+        try:
+            return super().get(request, *args, **kwargs)
+        except signing.SignatureExpired:
+            response = render(request, "articles/preview_expired.html", status=410)
+            add_never_cache_headers(response)
+            return response
+
     def get_queryset(self):
-        articles = Article.objects.all() if can_preview(self.request.user) else Article.objects.published()
-        return articles.select_related("section").defer("search_vector").prefetch_related("authors", "tags")
+        articles = Article.objects.all() if self.may_see_unpublished() else Article.objects.published()
+        return (
+            articles.select_related("section")
+            .defer("search_vector")
+            .prefetch_related("authors", "tags")
+        )
+
+    def may_see_unpublished(self):
+        """Staff with the right to edit articles, or anyone holding a genuine preview link for this one."""
+        if can_preview(self.request.user):
+            return True
+        token = self.request.GET.get("preview")
+        if not token:
+            return False
+        # An expired link raises SignatureExpired, answered in get() with a page that says so.
+        self.preview_article_id = preview.article_id_for(token, self.kwargs["slug"])
+        return self.preview_article_id is not None
+
+    def get_object(self, queryset=None):
+        article = super().get_object(queryset)
+        if getattr(self, "preview_article_id", article.pk) != article.pk:
+            raise Http404("This preview link is for another article.")
+        return article
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         article = self.object
         context["related_articles"] = related_articles(article)
+        # A correction always stamps revised_at, so a never-revised story skips the query.
+        context["corrections"] = list(article.corrections.all()) if article.revised_at else []
         context["is_preview"] = not article.is_live
         context["current_section"] = article.section
         return context
@@ -146,6 +180,7 @@ def section_blocks():
 
 def popular_tags():
     # Counting tag use over thousands of stories is the home page's costliest query; it changes slowly.
+    # Kept per content generation and not past the next scheduled story, like the pages themselves.
     return pagecache.remember("home-popular-tags", _count_popular_tags, POPULAR_TAGS_CACHE_SECONDS)
 
 
@@ -174,8 +209,11 @@ class SubjectListView(ArticleListView):
     kind = ""
     feed_name = ""
 
+    def get_subject(self):
+        return get_object_or_404(self.subject_model, slug=self.kwargs["slug"])
+
     def get_queryset(self):
-        self.subject = get_object_or_404(self.subject_model, slug=self.kwargs["slug"])
+        self.subject = self.get_subject()
         slug = {"slug": self.subject.slug}
         self.feed_urls = (
             reverse(f"articles:{self.feed_name}", kwargs=slug),
@@ -205,6 +243,16 @@ class AuthorView(SubjectListView):
 class TagView(SubjectListView):
     subject_model, article_lookup, kind, feed_name = Tag, "tagged_items__tag", "Tag", "tag-feed"
     template_name = "articles/tag.html"
+
+    def get(self, request, *args, **kwargs):
+        # The address of a renamed or merged-away tag answers with a permanent redirect to its tag.
+        self.tag, redirected = resolve_tag_slug(kwargs["slug"])
+        if redirected:
+            return moved_permanently(request, self.tag.get_absolute_url())
+        return super().get(request, *args, **kwargs)
+
+    def get_subject(self):
+        return self.tag
 
 
 class TagIndexView(ListView):

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from articles.models import Article
-from tests.factories import ArticleFactory, SectionFactory, TagFactory, jpeg_upload
+from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, jpeg_upload
 
 CORPORA = Path(__file__).resolve().parent / "corpora" / "images"
 ADD_URL = reverse("admin:articles_article_add")
@@ -23,8 +23,15 @@ def stored_files():
 
 
 def article_form(**overrides):
+    """A complete change-form POST: every publish-checklist item filled, no correction notes."""
     section = SectionFactory(name="Industry", slug="industry")
+    author = AuthorFactory(name="Ada Reporter")
     data = {
+        "corrections-TOTAL_FORMS": "0",
+        "corrections-INITIAL_FORMS": "0",
+        "corrections-MIN_NUM_FORMS": "0",
+        "corrections-MAX_NUM_FORMS": "1000",
+        "authors": [author.pk],
         "title": "Chip plant opens",
         "slug": "chip-plant-opens",
         "standfirst": "A new plant opened today.",
@@ -44,7 +51,7 @@ def article_form(**overrides):
     return data
 
 
-def test_editor_publishes_an_article_with_a_real_jpeg(editor_client):
+def test_editor_publishes_an_article_with_a_real_jpeg(editor_client, django_capture_on_commit_callbacks):
     response = editor_client.post(ADD_URL, article_form(hero_image=jpeg_upload("Plant at dawn.JPG")))
     assert response.status_code == 302, response.context["adminform"].form.errors
     article = Article.objects.get(slug="chip-plant-opens")
@@ -63,10 +70,11 @@ def test_editor_publishes_an_article_with_a_real_jpeg(editor_client):
     assert img.get("alt") == "The plant at dawn"
     assert "-480.jpg 480w" in img.get("srcset") and "-1600.jpg 1600w" in img.get("srcset")
 
-    editor_client.post(
-        reverse("admin:articles_article_changelist"),
-        {"action": "unpublish", "_selected_action": [article.pk]},
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the page cache is bumped on commit
+        editor_client.post(
+            reverse("admin:articles_article_changelist"),
+            {"action": "unpublish", "_selected_action": [article.pk]},
+        )
     assert Client().get("/news/chip-plant-opens/").status_code == 404
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from articles.models import Article, Author, Section, Tag
+from articles.models import Article, Author, Revision, Section, Tag
 from tests.conftest import SEED_SLUG
 
 DEMO = Path(__file__).resolve().parent.parent / "articles" / "demo"
@@ -56,6 +56,10 @@ def test_import_updates_by_slug(db, tmp_path):
     assert out.strip().endswith(": updated")
     assert Article.objects.count() == 1
     assert "Robots" in [t.name for t in Article.objects.get().tags.all()]
+    # One revision per import that changed something, holding the tags it set.
+    revisions = Revision.objects.filter(article=Article.objects.get())
+    assert revisions.count() == 2
+    assert "Robots" in revisions.first().snapshot["tags"]
 
 
 @pytest.mark.parametrize(

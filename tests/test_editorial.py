@@ -1,0 +1,284 @@
+"""The editor's safety nets: the publish checklist, previews, revisions and corrections."""
+
+import datetime
+
+import html5lib
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from articles import preview
+from articles.models import Article, Correction, Revision
+from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, jpeg_upload
+from tests.test_roles import change_data, change_url
+
+ADD_URL = reverse("admin:articles_article_add")
+
+
+def complete_form(**overrides):
+    article = ArticleFactory.build(title="Chip plant opens", slug="chip-plant-opens")
+    return change_data(article, **{"status": "published", **overrides})
+
+
+# The publish checklist
+
+
+@pytest.mark.parametrize(
+    ("missing", "field", "message"),
+    [
+        ({"standfirst": ""}, "standfirst", "Add a standfirst"),
+        ({"section": ""}, "section", "Choose a section"),
+        ({"tags": ""}, "tags", "Add at least one tag"),
+        ({"authors": []}, "authors", "Add an author"),
+        ({"hero_image": "image", "hero_credit": ""}, "hero_credit", "Credit the hero image"),
+        ({"hero_image": "image", "hero_alt": ""}, "hero_alt", "Describe the hero image"),
+    ],
+)
+def test_publishing_is_refused_until_each_checklist_item_is_done(editor_client, missing, field, message):
+    if missing.pop("hero_image", None):
+        missing["hero_image"] = jpeg_upload()
+        missing.setdefault("hero_alt", "The plant at dawn")
+        missing.setdefault("hero_credit", "Agency")
+    response = editor_client.post(ADD_URL, complete_form(**missing))
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert set(form.errors) == {field, "__all__"}
+    assert message in " ".join(form.errors[field])
+    assert "Not published yet" in " ".join(form.non_field_errors())
+    assert not Article.objects.exists()
+
+
+def test_a_complete_article_publishes_and_an_incomplete_draft_saves(editor_client):
+    response = editor_client.post(
+        ADD_URL, complete_form(hero_image=jpeg_upload(), hero_alt="Plant", hero_credit="AP")
+    )
+    assert response.status_code == 302
+    assert Article.objects.get(slug="chip-plant-opens").is_live
+
+    bare = complete_form(slug="bare-draft", status="draft", standfirst="", section="", tags="", authors=[])
+    assert editor_client.post(ADD_URL, bare).status_code == 302
+    assert Article.objects.get(slug="bare-draft").status == "draft"
+
+
+def test_scheduling_runs_the_same_checklist(editor_client):
+    when = timezone.localtime(timezone.now() + datetime.timedelta(days=1))
+    form = complete_form(tags="", published_at_0=f"{when:%Y-%m-%d}", published_at_1=f"{when:%H:%M:%S}")
+    response = editor_client.post(ADD_URL, form)
+    assert "Add at least one tag" in " ".join(response.context["adminform"].form.errors["tags"])
+    assert not Article.objects.exists()
+
+
+def test_the_publish_action_skips_incomplete_articles_and_says_why(editor_client):
+    ready = ArticleFactory(status="draft", published_at=None, tags=[TagFactory()], authors=[AuthorFactory()])
+    lacking = ArticleFactory(title="No byline", status="draft", published_at=None, tags=[TagFactory()])
+    response = editor_client.post(
+        reverse("admin:articles_article_changelist"),
+        {"action": "publish", "_selected_action": [ready.pk, lacking.pk]},
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert "1 article(s) published." in messages
+    assert any("No byline" in m and "Add an author" in m for m in messages)
+    ready.refresh_from_db(), lacking.refresh_from_db()
+    assert ready.is_live and lacking.status == "draft"
+
+
+# Preview
+
+
+@pytest.fixture
+def draft(db):
+    return ArticleFactory(title="Secret launch", slug="secret-launch", status="draft", published_at=None)
+
+
+def test_save_and_preview_opens_the_draft_with_a_banner(editor_client, draft):
+    response = editor_client.post(change_url(draft), change_data(draft, _preview="1"))
+    assert response.status_code == 302 and response["Location"] == "/news/secret-launch/"
+    page = editor_client.get("/news/secret-launch/")
+    assert "Draft preview." in page.content.decode()
+    assert "no-cache" in page["Cache-Control"]
+
+
+def test_a_signed_preview_link_works_without_an_account_and_expires(editor_client, draft):
+    form_page = editor_client.get(change_url(draft)).content.decode()
+    link = preview.preview_url(draft)
+    assert "?preview=" in form_page
+    path = link.removeprefix("https://news.example.com")
+
+    visitor = Client()
+    assert visitor.get("/news/secret-launch/").status_code == 404
+    page = visitor.get(path)
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "Secret launch" in content and "Draft preview." in content
+    assert '<meta name="robots" content="noindex, nofollow">' in content
+    assert "no-store" in page["Cache-Control"]
+
+    with time_machine.travel(timezone.now() + preview.PREVIEW_LINK_LIFETIME + datetime.timedelta(minutes=1)):
+        expired = visitor.get(path)
+    assert expired.status_code == 410
+    assert "This preview link has expired" in expired.content.decode()
+
+
+def test_a_forged_or_borrowed_preview_token_shows_nothing(db, draft):
+    other = ArticleFactory(slug="other-draft", status="draft", published_at=None)
+    token = preview.make_token(other)
+    visitor = Client()
+    assert visitor.get(f"/news/secret-launch/?preview={token}").status_code == 404
+    assert visitor.get(f"/news/secret-launch/?preview={token[:-3]}abc").status_code == 404
+    assert visitor.get("/news/secret-launch/?preview=").status_code == 404
+
+
+def test_markdown_preview_uses_the_site_pipeline(editor_client):
+    url = reverse("admin:articles_article_markdown_preview")
+    response = editor_client.post(
+        url, {"body": "## Heading\n\n<script>alert(1)</script> [x](javascript:alert(1))"}
+    )
+    html = response.json()["html"]
+    assert '<h2 id="heading">Heading</h2>' in html
+    assert "<script" not in html and "javascript:" not in html
+    assert editor_client.post(url, {"body": "[" * 100_000}).status_code == 400
+    assert editor_client.get(url).status_code == 405
+    assert Client().post(url, {"body": "x"}).status_code == 302  # to the login page
+
+
+def test_the_change_form_has_the_preview_pane_and_script(editor_client, draft):
+    content = editor_client.get(change_url(draft)).content.decode()
+    assert 'class="markdown-preview"' in content
+    assert "js/admin-markdown-preview.js" in content
+    assert 'name="_preview"' in content
+
+
+# Revisions
+
+
+def test_every_admin_save_keeps_a_revision_and_restore_brings_it_back(editor_client):
+    section, author = SectionFactory(), AuthorFactory()
+    original = ArticleFactory(
+        title="First headline",
+        body="Original *body*.",
+        section=section,
+        authors=[author],
+        tags=[TagFactory(name="Chips")],
+    )
+    editor_client.post(change_url(original), change_data(original))
+    first = Revision.objects.get(article=original)
+    first_html = Article.objects.get(pk=original.pk).body_html
+
+    edited = change_data(original, title="Second headline", body="Rewritten body.", tags="Phones, Batteries")
+    assert editor_client.post(change_url(original), edited).status_code == 302
+    assert Revision.objects.filter(article=original).count() == 2
+
+    history = editor_client.get(
+        reverse("admin:articles_article_revisions", args=[original.pk])
+    ).content.decode()
+    assert "First headline" in history and "Second headline" in history
+    assert 'class="diff-del">Original *body*.</del>' in history
+    assert 'class="diff-ins">Rewritten body.</ins>' in history
+
+    url = reverse("admin:articles_article_revision", args=[original.pk, first.pk])
+    assert editor_client.post(url).status_code == 302
+    restored = Article.objects.get(pk=original.pk)
+    assert restored.title == "First headline"
+    assert restored.body == "Original *body*."
+    assert sorted(restored.tags.names()) == ["Chips"]
+    assert restored.body_html == first_html
+    assert Revision.objects.filter(article=original).count() == 3
+    page = Client().get(restored.get_absolute_url()).content.decode()
+    assert "<em>body</em>" in page
+
+
+def test_a_writer_cannot_restore_a_published_article(db, django_user_model):
+    from tests.test_roles import make_user
+
+    writer = make_user(django_user_model, "writer")
+    article = ArticleFactory(created_by=writer)
+    revision = Revision.record(article)
+    client = Client()
+    client.force_login(writer)
+    url = reverse("admin:articles_article_revision", args=[article.pk, revision.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url).status_code == 403
+
+
+# Corrections and updates
+
+
+def test_corrections_show_newest_first_and_move_the_modified_date(editor_client):
+    published = timezone.now() - datetime.timedelta(days=2)
+    article = ArticleFactory(published_at=published)
+    assert article.modified_at == published
+    older = Correction.objects.create(
+        article=article,
+        kind="correction",
+        note="An earlier version misnamed the CEO.",
+        noted_at=timezone.now() - datetime.timedelta(days=1),
+    )
+    newer = Correction.objects.create(article=article, kind="update", note="Shares rose 4% after the news.")
+    article.refresh_from_db()
+    assert article.modified_at == newer.noted_at
+
+    content = Client().get(article.get_absolute_url()).content.decode()
+    doc = html5lib.parse(content, namespaceHTMLElements=False)
+    notes = [
+        " ".join("".join(li.itertext()).split())
+        for li in doc.iterfind(".//section[@class='corrections']//li")
+    ]
+    assert notes[0].startswith("Update,") and "Shares rose" in notes[0]
+    assert notes[1].startswith("Correction,") and "misnamed the CEO" in notes[1]
+    assert f'"dateModified": "{newer.noted_at.isoformat()}"' in content
+    assert f'datetime="{timezone.localtime(newer.noted_at).isoformat()}"' in content or "Updated" in content
+
+    feed = Client().get("/feed/atom/").content.decode()
+    assert f"<updated>{newer.noted_at.isoformat()}</updated>" in feed
+    assert older.noted_at < newer.noted_at
+
+
+def test_editors_add_corrections_in_the_change_form(editor_client):
+    article = ArticleFactory(authors=[AuthorFactory()], tags=[TagFactory()])
+    form = change_data(
+        article,
+        **{
+            "corrections-TOTAL_FORMS": "1",
+            "corrections-0-kind": "correction",
+            "corrections-0-note": "The plant is in Ohio, not Texas.",
+            "corrections-0-noted_at_0": timezone.localtime().strftime("%Y-%m-%d"),
+            "corrections-0-noted_at_1": timezone.localtime().strftime("%H:%M:%S"),
+        },
+    )
+    assert editor_client.post(change_url(article), form).status_code == 302
+    correction = Correction.objects.get(article=article)
+    assert correction.created_by.username == "editor"
+    assert "Ohio, not Texas" in Client().get(article.get_absolute_url()).content.decode()
+
+
+def test_restoring_tags_that_were_merged_away_uses_the_kept_tag(db):
+    from articles.models import Tag, TagRedirect
+
+    # A slug that is not the slugified name: the snapshot must remember it.
+    article = ArticleFactory(tags=[TagFactory(name="GPUs", slug="gpu-news")])
+    revision = Revision.record(article)
+    kept = TagFactory(name="Graphics chips", slug="graphics-chips")
+    Tag.objects.filter(slug="gpu-news").delete()
+    TagRedirect.objects.create(old_slug="gpu-news", tag=kept)
+    article.tags.set([TagFactory(name="Other")])
+
+    revision.restore()
+    assert list(article.tags.names()) == ["Graphics chips"]
+    assert not Tag.objects.filter(name="GPUs").exists()
+
+
+def test_restoring_keeps_a_renamed_tag_instead_of_recreating_the_old_name(db):
+    from articles.models import Tag
+
+    tag = TagFactory(name="GPUs", slug="gpus")
+    article = ArticleFactory(tags=[tag])
+    revision = Revision.record(article)
+    Tag.objects.filter(pk=tag.pk).update(name="Graphics processors")
+    article.tags.clear()
+
+    revision.restore()
+    assert [t.pk for t in article.tags.all()] == [tag.pk]
+    assert Tag.objects.count() == 1

@@ -1,0 +1,213 @@
+"""Who may do what in the newsroom admin: writers draft, editors publish, forged POSTs change nothing."""
+
+import datetime
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from articles.models import Article, Revision, Tag
+from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory
+
+CHANGELIST = reverse("admin:articles_article_changelist")
+ADD_URL = reverse("admin:articles_article_add")
+
+
+def make_user(django_user_model, role):
+    if role == "anonymous":
+        return None
+    user = django_user_model.objects.create_user(
+        role, f"{role}@example.com", "correct horse battery", is_staff=True, is_superuser=role == "superuser"
+    )
+    if role in ("writer", "editor"):
+        user.groups.add(Group.objects.get(name=role.capitalize()))
+    return user
+
+
+def change_data(article, **overrides):
+    """Everything the change form posts for this article, publish checklist complete."""
+    published_at = article.published_at or timezone.now()
+    authors = [a.pk for a in article.authors.all()] if article.pk else []
+    tags = ", ".join(article.tags.names()) if article.pk else ""
+    data = {
+        "title": article.title,
+        "slug": article.slug,
+        "standfirst": article.standfirst or "A summary.",
+        "body": article.body,
+        "hero_alt": "",
+        "hero_caption": "",
+        "hero_credit": "",
+        "section": article.section_id or SectionFactory().pk,
+        "authors": authors or [AuthorFactory().pk],
+        "tags": tags or "Chips",
+        "status": article.status,
+        "published_at_0": timezone.localtime(published_at).strftime("%Y-%m-%d"),
+        "published_at_1": timezone.localtime(published_at).strftime("%H:%M:%S"),
+        "is_featured": "",
+        "seo_title": "",
+        "seo_description": "",
+        "corrections-TOTAL_FORMS": "0",
+        "corrections-INITIAL_FORMS": "0",
+        "corrections-MIN_NUM_FORMS": "0",
+        "corrections-MAX_NUM_FORMS": "1000",
+    }
+    data.update(overrides)
+    return data
+
+
+def change_url(article):
+    return reverse("admin:articles_article_change", args=[article.pk])
+
+
+def status_of(article):
+    article.refresh_from_db()
+    return article.status, article.is_live
+
+
+# Each attempt returns True when its effect happened.
+
+
+def create_draft(client, user):
+    article = ArticleFactory.build(title="Fresh draft", slug="fresh-draft", status="draft", published_at=None)
+    client.post(ADD_URL, change_data(article))
+    return Article.objects.filter(slug="fresh-draft").exists()
+
+
+def edit_own_draft(client, user):
+    article = ArticleFactory(status="draft", published_at=None, created_by=user)
+    client.post(change_url(article), change_data(article, title="Retitled"))
+    article.refresh_from_db()
+    return article.title == "Retitled"
+
+
+def edit_others_draft(client, user, other):
+    article = ArticleFactory(status="draft", published_at=None, created_by=other)
+    client.post(change_url(article), change_data(article, title="Retitled"))
+    article.refresh_from_db()
+    return article.title == "Retitled"
+
+
+def publish(client, user):
+    """Both ways to publish: the form's status field and the changelist action (forged for writers)."""
+    by_form = ArticleFactory(status="draft", published_at=None, created_by=user, tags=[TagFactory()])
+    client.post(change_url(by_form), change_data(by_form, status="published"))
+    by_action = ArticleFactory(
+        status="draft", published_at=None, created_by=user, tags=[TagFactory()], authors=[AuthorFactory()]
+    )
+    client.post(CHANGELIST, {"action": "publish", "_selected_action": [by_action.pk]})
+    results = {status_of(by_form)[1], status_of(by_action)[1]}
+    assert len(results) == 1, "the form and the action disagree"
+    return results.pop()
+
+
+def schedule(client, user):
+    article = ArticleFactory(status="draft", published_at=None, created_by=user)
+    when = timezone.now() + datetime.timedelta(days=1)
+    client.post(
+        change_url(article),
+        change_data(
+            article,
+            status="published",
+            published_at_0=timezone.localtime(when).strftime("%Y-%m-%d"),
+            published_at_1=timezone.localtime(when).strftime("%H:%M:%S"),
+        ),
+    )
+    article.refresh_from_db()
+    return article.status == "published" and article.published_at > timezone.now()
+
+
+def unpublish(client, user):
+    article = ArticleFactory(created_by=user)
+    client.post(CHANGELIST, {"action": "unpublish", "_selected_action": [article.pk]})
+    return status_of(article)[0] == "draft"
+
+
+def edit_published(client, user):
+    article = ArticleFactory(created_by=user, authors=[AuthorFactory()], tags=[TagFactory()])
+    client.post(change_url(article), change_data(article, title="Retitled live story"))
+    article.refresh_from_db()
+    return article.title == "Retitled live story"
+
+
+def merge_tags(client, user):
+    keep, other = TagFactory(name="AI"), TagFactory(name="Artificial intelligence")
+    client.post(
+        reverse("admin:articles_tag_changelist"),
+        {"action": "merge_tags", "_selected_action": [keep.pk, other.pk], "keep": keep.pk, "apply": "yes"},
+    )
+    return not Tag.objects.filter(pk=other.pk).exists()
+
+
+ATTEMPTS = {
+    "create draft": create_draft,
+    "edit own draft": edit_own_draft,
+    "edit other's draft": edit_others_draft,
+    "publish": publish,
+    "schedule": schedule,
+    "unpublish": unpublish,
+    "edit published": edit_published,
+    "merge tags": merge_tags,
+}
+ALLOWED = {
+    "anonymous": set(),
+    "writer": {"create draft", "edit own draft"},
+    "editor": set(ATTEMPTS),
+    "superuser": set(ATTEMPTS),
+}
+
+
+@pytest.mark.parametrize("role", list(ALLOWED))
+@pytest.mark.parametrize("attempt", list(ATTEMPTS))
+def test_permission_matrix(db, django_user_model, role, attempt):
+    user = make_user(django_user_model, role)
+    other = django_user_model.objects.create_user("colleague", is_staff=True)
+    client = Client()
+    if user:
+        client.force_login(user)
+    run = ATTEMPTS[attempt]
+    happened = run(client, user, other) if attempt == "edit other's draft" else run(client, user)
+    assert happened is (attempt in ALLOWED[role])
+
+
+def test_writers_do_not_see_publishing_controls(db, django_user_model):
+    writer = make_user(django_user_model, "writer")
+    client = Client()
+    client.force_login(writer)
+    form_page = client.get(ADD_URL).content.decode()
+    assert 'name="body"' in form_page
+    for control in ('name="status"', 'name="published_at_0"', 'name="is_featured"'):
+        assert control not in form_page
+    ArticleFactory(created_by=writer, status="draft", published_at=None)
+    changelist = client.get(CHANGELIST).content.decode()
+    assert 'value="publish"' not in changelist and 'value="unpublish"' not in changelist
+
+
+def test_a_writers_published_article_opens_read_only(db, django_user_model):
+    writer = make_user(django_user_model, "writer")
+    client = Client()
+    client.force_login(writer)
+    article = ArticleFactory(created_by=writer)
+    page = client.get(change_url(article))
+    assert page.status_code == 200
+    assert 'name="body"' not in page.content.decode()
+    assert client.post(change_url(article), change_data(article, title="Forged")).status_code == 403
+
+
+def test_saves_stamp_who_created_and_who_last_edited(db, django_user_model):
+    writer = make_user(django_user_model, "writer")
+    editor = make_user(django_user_model, "editor")
+    writer_client, editor_client = Client(), Client()
+    writer_client.force_login(writer)
+    editor_client.force_login(editor)
+    article = ArticleFactory.build(slug="stamped", status="draft", published_at=None)
+    assert writer_client.post(ADD_URL, change_data(article)).status_code == 302
+    article = Article.objects.get(slug="stamped")
+    assert (article.created_by, article.updated_by) == (writer, writer)
+    response = editor_client.post(change_url(article), change_data(article, status="published"))
+    assert response.status_code == 302
+    article.refresh_from_db()
+    assert (article.created_by, article.updated_by) == (writer, editor)
+    assert article.is_live
+    assert [r.created_by for r in Revision.objects.filter(article=article)] == [editor, writer]
