@@ -64,11 +64,7 @@ class ArticleDetailView(DetailView):
 
     def get_queryset(self):
         articles = Article.objects.all() if self.may_see_unpublished() else Article.objects.published()
-        return (
-            articles.select_related("section")
-            .defer("search_vector")
-            .prefetch_related("authors", "tags")
-        )
+        return articles.select_related("section").defer("search_vector").prefetch_related("authors", "tags")
 
     def may_see_unpublished(self):
         """Staff with the right to edit articles, or anyone holding a genuine preview link for this one."""
