@@ -436,8 +436,12 @@ class Correction(models.Model):
         self.note = rendering.strip_controls(self.note)
         # The story's "Updated" time, dateModified and feed dates follow the newest note. Stamped before
         # the note is saved, so nothing that reacts to the save sees the old time.
-        Article.objects.filter(pk=self.article_id).filter(
-            models.Q(revised_at__isnull=True) | models.Q(revised_at__lt=self.noted_at)
+        # A note dated before the story went out (on a draft, say) is no update to readers.
+        Article.objects.filter(
+            models.Q(revised_at__isnull=True) | models.Q(revised_at__lt=self.noted_at),
+            pk=self.article_id,
+            status=Article.Status.PUBLISHED,
+            published_at__lt=self.noted_at,
         ).update(revised_at=self.noted_at)
         super().save(*args, **kwargs)
 

@@ -282,3 +282,11 @@ def test_restoring_keeps_a_renamed_tag_instead_of_recreating_the_old_name(db):
     revision.restore()
     assert [t.pk for t in article.tags.all()] == [tag.pk]
     assert Tag.objects.count() == 1
+
+
+def test_a_note_on_a_story_not_yet_out_does_not_make_it_updated(db):
+    scheduled = ArticleFactory(published_at=timezone.now() + datetime.timedelta(hours=2))
+    Correction.objects.create(article=scheduled, kind="update", note="Embargo moved.")
+    scheduled.refresh_from_db()
+    assert scheduled.revised_at is None
+    assert scheduled.modified_at == scheduled.published_at
