@@ -11,6 +11,18 @@ from taggit.models import ItemBase, TagBase
 from articles import images, rendering
 
 
+def user_stamp():
+    """Who created or changed something: set by the admin, kept when the account is deleted."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+
 class Section(models.Model):
     name = models.CharField(max_length=80, unique=True)
     slug = models.SlugField(max_length=80, unique=True)
@@ -201,22 +213,8 @@ class Article(models.Model):
         blank=True,
         help_text="Overrides the standfirst in search results and social cards.",
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        editable=False,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        editable=False,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = user_stamp()
+    updated_by = user_stamp()
     # Kept current by a database trigger on PostgreSQL (migration 0003); stays empty on SQLite.
     search_vector = SearchVectorField(null=True, editable=False)
 
@@ -415,14 +413,7 @@ class Correction(models.Model):
         max_length=1000, help_text="Plain text: what was wrong and what the story now says, or what is new."
     )
     noted_at = models.DateTimeField("date", default=timezone.now)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        editable=False,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = user_stamp()
 
     class Meta:
         ordering = ["-noted_at", "-id"]
@@ -456,13 +447,7 @@ class Revision(models.Model):
 
     article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="revisions")
     created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = user_stamp()
     title = models.CharField(max_length=200)
     body = models.TextField()
     # The other editorial fields, tags by name, section and authors by id.
@@ -532,13 +517,11 @@ def restorable_tags(names, slugs):
     tags = []
     for name in names:
         slug = slugs.get(name) or slugify(name, allow_unicode=True)
-        redirect = TagRedirect.objects.select_related("tag").filter(old_slug=slug).first()
-        tag = (
-            Tag.objects.filter(slug=slug).first()
-            or (redirect and redirect.tag)
-            or Tag.objects.filter(name=name).first()
-            or Tag.objects.create(name=name)
-        )
+        tag = Tag.objects.filter(slug=slug).first()
+        if tag is None:
+            redirect = TagRedirect.objects.select_related("tag").filter(old_slug=slug).first()
+            tag = redirect.tag if redirect else None
+        tag = tag or Tag.objects.filter(name=name).first() or Tag.objects.create(name=name)
         tags.append(tag)
     return tags
 
