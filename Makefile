@@ -6,7 +6,7 @@ PORT ?= 8000
 # The venv is rebuilt when a requirements file changes.
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt demo clean
+.PHONY: run serve test lint fmt demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ run: $(STAMP) .env
 	@echo "  Create an editor account first:  DJANGO_DEBUG=true $(BIN)/python manage.py createsuperuser"
 	@echo ""
 	DJANGO_DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+# The production stack on this machine: gunicorn, DEBUG off, hashed and compressed static files.
+# Plain HTTP on 127.0.0.1, so no redirect to HTTPS unless the environment asks for it (behind a TLS
+# proxy: DJANGO_SECURE_SSL_REDIRECT=true DJANGO_BEHIND_TLS_PROXY=true).
+serve: export DJANGO_SECURE_SSL_REDIRECT ?= false
+serve: $(STAMP) .env
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	$(BIN)/python manage.py migrate --no-input
+	GUNICORN_BIND=$${GUNICORN_BIND:-127.0.0.1:$(PORT)} exec $(BIN)/gunicorn --config conclave/gunicorn.conf.py conclave.wsgi
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,37 @@
+"""gunicorn settings for `make serve` and production (DESIGN.md, topologies 2 and 3).
+
+    gunicorn --config conclave/gunicorn.conf.py conclave.wsgi
+
+Read by gunicorn, not by Django. Each value below comes from the environment when set there.
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+
+# A page is mostly Python work, with short waits on PostgreSQL and Redis: the classic two processes
+# per core, plus one, keeps the cores busy while some wait. sched_getaffinity counts the cores this
+# process may use (a container's share), not the host's.
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0)) + 1))
+# Threads let a worker keep idle keep-alive connections open and overlap those waits.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
+
+# A request still running after this many seconds is a bug or a stuck connection: the worker is
+# killed and replaced, so one bad request never holds a process forever.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then, staggered, so slow memory growth never accumulates.
+max_requests = 5000
+max_requests_jitter = 500
+
+# Access log on stdout, with the time each request took (microseconds): the process manager or
+# container runtime collects it.
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(D)sus "%(a)s"'
+
+# gunicorn's runtime control socket lives at one path per user: two servers on one machine (the
+# benchmarks run two side by side) would fight over it, and nothing here uses it.
+control_socket_disable = True
