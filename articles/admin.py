@@ -345,6 +345,7 @@ def body_diff(before, after):
 class AuthorAdmin(admin.ModelAdmin):
     form = AuthorAdminForm
     list_display = ["name", "slug", "user", "article_count"]
+    list_select_related = ["user"]
     search_fields = ["name", "bio"]
     prepopulated_fields = {"slug": ["name"]}
     raw_id_fields = ["user"]

@@ -2,32 +2,33 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
-from articles.models import Article, Section
+from articles.models import Section
 from conclave import pagecache
 
-ARCHIVE_LINK_CACHE_SECONDS = 600
+NAV_SECTIONS = "nav-sections"
+NAV_CACHE_SECONDS = 3600
 
 
 def newest_archive_url():
-    """The archive page of the newest story's month; cached, since every footer links to it.
-
-    Kept per content generation and not past the next scheduled story, like the pages themselves.
-    """
-    return pagecache.remember("footer-archive-url", _newest_archive_url, ARCHIVE_LINK_CACHE_SECONDS)
-
-
-def _newest_archive_url():
-    newest = Article.objects.published().order_by("-published_at").values_list("published_at", flat=True)
-    month = newest.first()
+    """The archive page of the newest story's month, which every footer links to."""
+    month = pagecache.site_timeline().newest_published
     return reverse("articles:archive-month", args=[f"{month:%Y}", f"{month:%m}"]) if month else ""
+
+
+def navigation_sections():
+    """The header's sections. No story changes them, so they are kept across publishes, until a section
+    changes (articles/signals.py forgets them): a publish does not cost every page one more query."""
+    return pagecache.remember(
+        NAV_SECTIONS, lambda: list(Section.objects.all()), NAV_CACHE_SECONDS, per_generation=False
+    )
 
 
 def site(request):
     return {
         "site_name": settings.SITE_NAME,
         "site_url": settings.SITE_URL,
-        # Lazy: evaluated once, by the header's navigation, only on pages that render it.
-        "nav_sections": Section.objects.all(),
+        # Lazy: evaluated once, only on pages that render them.
+        "nav_sections": SimpleLazyObject(navigation_sections),
         "site_feed_urls": (reverse("articles:feed"), reverse("articles:feed-atom")),
         "archive_url": SimpleLazyObject(newest_archive_url),
     }

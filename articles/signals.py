@@ -4,17 +4,25 @@ The bump waits for the commit: bumped earlier, a visitor could cache the old pag
 generation before the change is visible.
 """
 
+from functools import partial
+
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from articles.context_processors import NAV_SECTIONS
 from articles.models import Article, Author, Correction, Section, Tag, TaggedArticle, TagRedirect
-from conclave.pagecache import bump_generation
+from conclave.pagecache import bump_generation, forget
 
 PUBLIC_MODELS = (Article, Section, Author, Tag, TaggedArticle, Correction, TagRedirect)
 
 
 def content_changed(sender, using=None, **kwargs):
     transaction.on_commit(bump_generation, using=using)
+
+
+def sections_changed(sender, using=None, **kwargs):
+    # The header's navigation is kept across content generations (articles/context_processors.py).
+    transaction.on_commit(partial(forget, NAV_SECTIONS), using=using)
 
 
 def bylines_changed(sender, action, using=None, **kwargs):
@@ -27,4 +35,6 @@ def connect():
         uid = f"pagecache-{model._meta.label_lower}"
         post_save.connect(content_changed, sender=model, dispatch_uid=f"{uid}-save")
         post_delete.connect(content_changed, sender=model, dispatch_uid=f"{uid}-delete")
+    post_save.connect(sections_changed, sender=Section, dispatch_uid="pagecache-navigation-save")
+    post_delete.connect(sections_changed, sender=Section, dispatch_uid="pagecache-navigation-delete")
     m2m_changed.connect(bylines_changed, sender=Article.authors.through, dispatch_uid="pagecache-bylines")

@@ -8,23 +8,30 @@ story going live changes pages with no write at all, so nothing is kept past the
 Every entry carries its own "valid until" time, checked on each read: the cache server's expiry is only
 a second line, since it runs on its own clock (and tests move ours with time_machine).
 
+Every kept page also tells browsers and CDNs how long they may keep it (``Cache-Control`` with
+``max-age``, ``s-maxage`` and ``stale-while-revalidate``) and carries an ``ETag`` and ``Last-Modified``,
+so a visitor who already has it gets a 304. Bodies worth compressing are kept gzipped: compressed once,
+then sent as they are to every browser that accepts gzip.
+
 A cache that fails (Redis down) costs speed, never a page: requests are served uncached and a warning
 is logged.
 """
 
 import datetime
+import gzip
 import hashlib
 import logging
 import math
 import re
 import secrets
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.utils import timezone
-from django.utils.cache import cc_delim_re, get_conditional_response, patch_vary_headers
-from django.utils.http import parse_http_date_safe
+from django.utils.cache import cc_delim_re, get_conditional_response, patch_cache_control, patch_vary_headers
+from django.utils.http import http_date, parse_http_date_safe
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +42,15 @@ BYPASS_PATHS = re.compile(r"^/(?:admin/|follow/|tags/[^/]+/follow/|healthz$)")
 UNCACHEABLE_DIRECTIVES = {"private", "no-cache", "no-store"}
 # How long the next scheduled time is trusted when no save says otherwise.
 SCHEDULE_RECHECK_SECONDS = 300
+# Browsers and CDNs cannot be told that a story changed: browsers keep a page at most a minute (then
+# ask again, mostly getting a 304), CDNs as long as we do. A CDN may also answer from a copy up to
+# STALE_SECONDS past its time while it fetches the new one, so a sudden crowd never waits on us.
+BROWSER_SECONDS = 60
+STALE_SECONDS = 60
+# Smaller bodies gain too little from gzip to pay for the header and the decompression.
+COMPRESS_MIN_BYTES = 1024
+COMPRESSIBLE_TYPES = re.compile(r"^(?:text/|application/(?:[\w.+-]*\+)?(?:xml|json)\b)")
+ACCEPTS_GZIP = re.compile(r"\bgzip\b(?!\s*;\s*q=0(?:\.0*)?\s*(?:,|$))")
 
 
 def _new_series():
@@ -70,30 +86,63 @@ def bump_generation():
         return None
 
 
-def seconds_until_next_scheduled(generation, now):
-    """Seconds from ``now`` until the next scheduled story goes live (inf when none is scheduled).
+class Timeline(NamedTuple):
+    """When the newest live story went out, and when the next scheduled one goes live (or None)."""
 
-    Looked up once per generation: scheduling a story is a save, which starts a new one.
+    newest_published: datetime.datetime | None
+    next_scheduled: datetime.datetime | None
+
+
+def site_timeline():
+    """Both ends of "now" in the publishing schedule, in one query per content generation.
+
+    They change together, and only when a story is saved (a new generation) or when the next scheduled
+    one goes live: the entry is valid until then. Computed uncached when the cache is down.
     """
-    key = f"pagecache:{generation}:next-scheduled"
-    entry = cache.get(key)
-    if entry is None or entry[0] <= now:
-        from articles.models import Article
+    now = timezone.now()
+    try:
+        return _timeline(current_generation(), now)
+    except Exception as exc:
+        logger.warning("Page cache unavailable, reading the schedule uncached: %s", exc)
+        return _read_timeline(now)
 
-        scheduled = (
-            Article.objects.filter(status=Article.Status.PUBLISHED, published_at__gt=now)
-            .order_by("published_at")
-            .values_list("published_at", flat=True)
-            .first()
-        )
-        # Valid until that story goes live; bounded anyway, against writes that send no signal.
-        valid_until = now + datetime.timedelta(seconds=SCHEDULE_RECHECK_SECONDS)
-        if scheduled is not None:
-            valid_until = min(valid_until, scheduled)
-        if valid_until > now:
-            cache.set(key, (valid_until, scheduled), _timeout(valid_until - now))
-        entry = (valid_until, scheduled)
-    scheduled = entry[1]
+
+def _timeline(generation, now):
+    key = f"pagecache:{generation}:timeline"
+    entry = cache.get(key)
+    if entry is not None and entry[0] > now:
+        return entry[1]
+    timeline = _read_timeline(now)
+    # Valid until that story goes live; bounded anyway, against writes that send no signal.
+    valid_until = now + datetime.timedelta(seconds=SCHEDULE_RECHECK_SECONDS)
+    if timeline.next_scheduled is not None:
+        valid_until = min(valid_until, timeline.next_scheduled)
+    if valid_until > now:
+        cache.set(key, (valid_until, timeline), _timeout(valid_until - now))
+    return timeline
+
+
+def _read_timeline(now):
+    from django.db.models import Subquery
+
+    from articles.models import Article
+
+    published = Article.objects.filter(status=Article.Status.PUBLISHED).order_by()
+    newest = published.filter(published_at__lte=now).order_by("-published_at").values("published_at")[:1]
+    upcoming = published.filter(published_at__gt=now).order_by("published_at").values("published_at")[:1]
+    # Two index lookups in one round trip: any article row carries both (no article, no dates at all).
+    row = (
+        Article.objects.order_by()
+        .annotate(newest=Subquery(newest), upcoming=Subquery(upcoming))
+        .values_list("newest", "upcoming")
+        .first()
+    )
+    return Timeline(*row) if row else Timeline(None, None)
+
+
+def seconds_until_next_scheduled(generation, now):
+    """Seconds from ``now`` until the next scheduled story goes live (inf when none is scheduled)."""
+    scheduled = _timeline(generation, now).next_scheduled
     return (scheduled - now).total_seconds() if scheduled is not None else math.inf
 
 
@@ -111,13 +160,17 @@ def _store(key, value, generation, now, seconds):
     cache.set(key, (valid_until, value), _timeout(valid_until - now))
 
 
-def remember(name, compute, seconds):
+def remember(name, compute, seconds, per_generation=True):
     """``cache.get_or_set`` for data shown on public pages: keyed by the content generation and never
-    kept past the next scheduled story going live. Computed uncached when the cache is down."""
+    kept past the next scheduled story going live. Computed uncached when the cache is down.
+
+    ``per_generation=False`` is for data no story can change (the sections): kept ``seconds``, or until
+    ``forget(name)``, across publishes.
+    """
     now = timezone.now()
     try:
-        generation = current_generation()
-        key = f"pagecache:{generation}:{name}"
+        generation = current_generation() if per_generation else None
+        key = f"pagecache:{generation}:{name}" if per_generation else f"pagecache:kept:{name}"
         entry = cache.get(key)
     except Exception as exc:
         logger.warning("Page cache unavailable, computing %s uncached: %s", name, exc)
@@ -126,10 +179,21 @@ def remember(name, compute, seconds):
         return entry[1]
     value = compute()
     try:
-        _store(key, value, generation, now, seconds)
+        if per_generation:
+            _store(key, value, generation, now, seconds)
+        else:
+            cache.set(key, (now + datetime.timedelta(seconds=seconds), value), seconds)
     except Exception as exc:
         logger.warning("Page cache: %s not stored: %r", name, exc)
     return value
+
+
+def forget(name):
+    """Drop what ``remember(name, ..., per_generation=False)`` kept; run after the commit."""
+    try:
+        cache.delete(f"pagecache:kept:{name}")
+    except Exception:
+        logger.warning("Page cache: could not forget %s", name, exc_info=True)
 
 
 def _is_anonymous(request):
@@ -186,19 +250,72 @@ def _storable_seconds(request, response):
     return min(settings.PAGE_CACHE_SECONDS, _max_age(directives))
 
 
-def _replay(request, entry, now):
-    response = HttpResponse(entry["content"], status=entry["status"])
-    for header, value in entry["headers"]:
+def _lifetime(request, response, generation, now):
+    """Seconds this page may be kept, by us and by CDNs: what the response allows, never past the next
+    scheduled story going live."""
+    seconds = _storable_seconds(request, response) if request.method == "GET" else 0
+    if seconds <= 0:
+        return 0
+    return min(seconds, seconds_until_next_scheduled(generation, now))
+
+
+def _make_page(request, response, now, lifetime):
+    """The response as kept and as sent: caching headers set once, the body gzipped if that helps."""
+    content = response.content
+    if not response.has_header("ETag"):
+        # Weak: the same page is sent gzipped or not, and both are "the same" for If-None-Match.
+        response["ETag"] = f'W/"{hashlib.sha256(content).hexdigest()[:32]}"'
+    if not response.has_header("Last-Modified"):
+        response["Last-Modified"] = http_date(now.timestamp())
+    patch_cache_control(
+        response,
+        public=True,
+        max_age=min(BROWSER_SECONDS, math.floor(lifetime)),
+        s_maxage=math.floor(lifetime),
+        stale_while_revalidate=STALE_SECONDS,
+    )
+    gzipped = False
+    # Only pages that are the same for everyone reach here: compressing them reveals no secret (BREACH).
+    if len(content) >= COMPRESS_MIN_BYTES and COMPRESSIBLE_TYPES.match(response.get("Content-Type", "")):
+        compressed = gzip.compress(content, compresslevel=6, mtime=0)
+        if len(compressed) < len(content):
+            content, gzipped = compressed, True
+            patch_vary_headers(response, ["Accept-Encoding"])
+    return {
+        "status": response.status_code,
+        "headers": [(h, v) for h, v in response.headers.items() if h.lower() != "content-length"],
+        "content": content,
+        "gzipped": gzipped,
+        "made_at": now,
+        # The view looked at the login (the session middleware adds "Vary: Cookie" on the way
+        # out): say so on every copy, as on this one.
+        "vary_cookie": getattr(request, "session", None) is not None and request.session.accessed,
+    }
+
+
+def _respond(request, page, now, outcome):
+    """The HTTP answer for a kept page: the same bytes for a miss and for every later hit."""
+    content = page["content"]
+    response = HttpResponse(status=page["status"])
+    for header, value in page["headers"]:
         response[header] = value
-    if entry["vary_cookie"]:
+    if page["gzipped"]:
+        if ACCEPTS_GZIP.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
+            response["Content-Encoding"] = "gzip"
+        else:
+            content = gzip.decompress(content)
+    if page["vary_cookie"]:
         patch_vary_headers(response, ["Cookie"])
-    # How old this copy is, so that browsers and CDNs count its max-age from when it was made.
-    response["Age"] = str(max(0, int((now - entry["made_at"]).total_seconds())))
-    response["X-Cache"] = "hit"
+    # A HEAD answer says how long the body would be, without sending it.
+    response["Content-Length"] = str(len(content))
+    if request.method != "HEAD":
+        response.content = content
     etag = response.get("ETag")
     last_modified = parse_http_date_safe(response.get("Last-Modified", ""))
-    if request.method == "GET" and (etag or last_modified):
-        return get_conditional_response(request, etag=etag, last_modified=last_modified, response=response)
+    response = get_conditional_response(request, etag=etag, last_modified=last_modified, response=response)
+    # How old this copy is, so that browsers and CDNs count its max-age from when it was made.
+    response["Age"] = str(max(0, int((now - page["made_at"]).total_seconds())))
+    response["X-Cache"] = outcome
     return response
 
 
@@ -217,6 +334,11 @@ class PageCacheMiddleware:
     def __call__(self, request):
         if not self._applies(request):
             return self.get_response(request)
+        if not _is_anonymous(request):
+            response = self.get_response(request)
+            # Made for someone logged in: no shared cache may keep it and hand it to a visitor.
+            patch_cache_control(response, private=True)
+            return response
         now = timezone.now()
         address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
         try:
@@ -227,31 +349,28 @@ class PageCacheMiddleware:
             logger.warning("Page cache unavailable, serving %s uncached: %s", request.path, exc)
             return self.get_response(request)
         if entry is not None and entry[0] > now:
-            return _replay(request, entry[1], now)
+            return _respond(request, entry[1], now, "hit")
 
         response = self.get_response(request)
-        seconds = _storable_seconds(request, response) if request.method == "GET" else 0
-        if seconds > 0:
-            page = {
-                "status": response.status_code,
-                "headers": list(response.headers.items()),
-                "content": response.content,
-                "made_at": now,
-                # The view looked at the login (the session middleware adds "Vary: Cookie" on the way
-                # out): say so on every copy, as on this one.
-                "vary_cookie": getattr(request, "session", None) is not None and request.session.accessed,
-            }
-            try:
-                _store(key, page, generation, now, seconds)
-            except Exception as exc:
-                logger.warning("Page cache: %s not stored: %r", request.path, exc)
-        response["X-Cache"] = "miss"
-        return response
+        try:
+            lifetime = _lifetime(request, response, generation, now)
+        except Exception as exc:
+            logger.warning("Page cache: %s not stored: %r", request.path, exc)
+            return response
+        if lifetime <= 0:
+            response["X-Cache"] = "miss"
+            return response
+        page = _make_page(request, response, now, lifetime)
+        try:
+            valid_until = now + datetime.timedelta(seconds=lifetime)
+            cache.set(key, (valid_until, page), _timeout(valid_until - now))
+        except Exception as exc:
+            logger.warning("Page cache: %s not stored: %r", request.path, exc)
+        return _respond(request, page, now, "miss")
 
     def _applies(self, request):
         return (
             settings.PAGE_CACHE_SECONDS > 0
             and request.method in ("GET", "HEAD")
             and not BYPASS_PATHS.match(request.path_info)
-            and _is_anonymous(request)
         )

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from articles.models import Article
+from articles.models import Article, Follow, Subscriber
 from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, jpeg_upload
 
 CORPORA = Path(__file__).resolve().parent / "corpora" / "images"
@@ -185,3 +186,39 @@ def test_editing_text_keeps_the_image_and_its_renditions(editor_client, article_
     assert article.title == "A new headline"
     assert article.hero_image.name == article_with_image.hero_image.name
     assert article.hero_renditions == article_with_image.hero_renditions
+
+
+def _grow_authors(count, user_model):
+    for _ in range(count):
+        author = AuthorFactory()
+        author.user = user_model.objects.create_user(f"writer-{author.slug}")
+        author.save()
+        ArticleFactory(authors=[author])
+
+
+def _grow_tags(count, user_model):
+    for _ in range(count):
+        tag = TagFactory()
+        ArticleFactory(tags=[tag])
+        person = Subscriber.objects.create(email=f"{tag.slug}@example.com", confirmed_at=timezone.now())
+        Follow.objects.create(subscriber=person, tag=tag)
+
+
+def _grow_sections(count, user_model):
+    SectionFactory.create_batch(count)
+
+
+@pytest.mark.parametrize(
+    "model, grow",
+    [("author", _grow_authors), ("tag", _grow_tags), ("section", _grow_sections), ("subscriber", _grow_tags)],
+)
+def test_other_changelists_cost_no_query_per_row(
+    editor_client, django_user_model, django_assert_max_num_queries, model, grow
+):
+    url = reverse(f"admin:articles_{model}_changelist")
+    grow(3, django_user_model)
+    with django_assert_max_num_queries(100) as few:
+        assert editor_client.get(url).status_code == 200
+    grow(20, django_user_model)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert editor_client.get(url).status_code == 200

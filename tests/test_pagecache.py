@@ -6,7 +6,12 @@ explicitly with django_capture_on_commit_callbacks(execute=True), exactly where 
 """
 
 import datetime
+import gzip
 import logging
+import shutil
+import socket
+import subprocess
+import time
 
 import pytest
 from django.core.cache import cache, caches
@@ -137,6 +142,12 @@ def rename_section(newsroom):
     return "/", "Silicon"
 
 
+def add_section(newsroom):
+    # No story in it yet: only the header's navigation, kept across publishes, shows it.
+    Section.objects.create(name="Space", slug="space", position=9)
+    return "/tags/", 'href="/sections/space/"'
+
+
 def tag_a_story(newsroom):
     newsroom[3][0].tags.add(Tag.objects.get(slug="android"))
     return "/tags/android/", newsroom[3][0].title
@@ -144,7 +155,16 @@ def tag_a_story(newsroom):
 
 @pytest.mark.parametrize(
     "change",
-    [edit_article, publish_draft, add_correction, rename_tag, add_byline, rename_section, tag_a_story],
+    [
+        edit_article,
+        publish_draft,
+        add_correction,
+        rename_tag,
+        add_byline,
+        rename_section,
+        add_section,
+        tag_a_story,
+    ],
 )
 def test_a_change_shows_on_the_next_request(client, newsroom, change, django_capture_on_commit_callbacks):
     urls = ["/", "/tags/android/", *(f"/news/{a.slug}/" for a in newsroom[3])]
@@ -410,6 +430,184 @@ def test_a_page_from_the_cache_is_the_page_the_view_made(client, newsroom):
     fresh = client.get(url)
     cached = client.get(url)
     assert is_hit(cached)
+    assert fresh.content == cached.content
     headers = {k: v for k, v in fresh.items() if k != "X-Cache"}
-    assert {k: v for k, v in cached.items() if k not in ("X-Cache", "Age")} == headers
+    assert {k: v for k, v in cached.items() if k != "X-Cache"} == headers
     assert cached["Age"] == "0"
+
+
+# What browsers and CDNs are told
+
+
+def cache_control(response):
+    directives = {}
+    for part in response.get("Cache-Control", "").split(","):
+        name, _, value = part.strip().partition("=")
+        directives[name] = value
+    return directives
+
+
+def test_kept_pages_tell_browsers_and_cdns_how_long_to_keep_them(client, newsroom, settings):
+    settings.PAGE_CACHE_SECONDS = 300
+    for response in (client.get("/"), client.get("/")):
+        directives = cache_control(response)
+        assert "public" in directives
+        assert directives["max-age"] == str(pagecache.BROWSER_SECONDS)
+        assert directives["s-maxage"] == "300"
+        assert directives["stale-while-revalidate"] == str(pagecache.STALE_SECONDS)
+        assert response["ETag"].startswith('W/"') and response["Last-Modified"]
+
+
+def test_no_one_keeps_a_page_past_the_next_scheduled_story(client, newsroom, time_machine):
+    """The newsroom's scheduled story goes live in an hour: 40 s before that, nobody may keep a page
+    for longer than 40 s, or it would miss the story."""
+    future = Article.objects.get(title="Future story")
+    time_machine.move_to(future.published_at - datetime.timedelta(seconds=40), tick=False)
+    directives = cache_control(client.get("/"))
+    assert directives["s-maxage"] == "40" and directives["max-age"] == "40"
+
+
+def test_a_matching_if_none_match_gets_a_304_and_a_changed_page_does_not(
+    client, newsroom, django_capture_on_commit_callbacks
+):
+    first = client.get("/")
+    etag = first["ETag"]
+    for outcome in ("hit", "hit"):
+        response = client.get("/", headers={"If-None-Match": etag})
+        assert response.status_code == 304 and response.content == b""
+        assert response["ETag"] == etag and response["X-Cache"] == outcome
+    assert client.get("/", headers={"If-None-Match": 'W/"something-else"'}).status_code == 200
+    story = Article.objects.get(title="Live story 0")
+    story.title = "A retitled story"
+    with django_capture_on_commit_callbacks(execute=True):
+        story.save()
+    changed = client.get("/", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and "A retitled story" in text(changed)
+    # A save that changes nothing on the page gives the same page, so the same tag still matches.
+    with django_capture_on_commit_callbacks(execute=True):
+        story.save()
+    assert client.get("/", headers={"If-None-Match": changed["ETag"]}).status_code == 304
+
+
+def test_a_miss_answers_a_conditional_request_too(client, newsroom):
+    made = client.get("/tags/")
+    cache.clear()  # evicted: the next request makes the page again, byte for byte
+    response = client.get("/tags/", headers={"If-None-Match": made["ETag"]})
+    assert response.status_code == 304 and response["X-Cache"] == "miss"
+
+
+def test_if_modified_since_gets_a_304_until_the_page_is_made_again(client, newsroom):
+    made = client.get("/")
+    response = client.get("/", headers={"If-Modified-Since": made["Last-Modified"]})
+    assert response.status_code == 304
+
+
+def test_pages_are_kept_gzipped_and_sent_as_each_browser_asks(client, newsroom):
+    plain = client.get("/")
+    assert "Content-Encoding" not in plain
+    assert "Accept-Encoding" in plain["Vary"]
+    for accept in ("gzip, deflate, br", "br;q=1.0, gzip;q=0.8"):
+        zipped = client.get("/", headers={"Accept-Encoding": accept})
+        assert zipped["Content-Encoding"] == "gzip"
+        assert gzip.decompress(zipped.content) == plain.content
+        assert int(zipped["Content-Length"]) == len(zipped.content) < len(plain.content) / 2
+        assert zipped["ETag"] == plain["ETag"]
+    refused = client.get("/", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in refused and refused.content == plain.content
+
+
+def test_vary_names_only_what_changes_the_answer(client, newsroom):
+    # robots.txt is too small to gzip: the same bytes for everyone, so nothing to vary on.
+    client.get("/robots.txt")
+    assert "Vary" not in client.get("/robots.txt")
+    # Listings are the same for staff and visitors: only the encoding varies.
+    for url in ("/", "/tags/semiconductors/", "/search/?q=live"):
+        assert client.get(url)["Vary"] == "Accept-Encoding", url
+
+
+def test_head_says_how_long_the_page_is_without_sending_it(client, newsroom):
+    page = client.get("/")
+    head = client.head("/")
+    assert head["X-Cache"] == "hit"
+    assert head.content == b"" and head["Content-Length"] == str(len(page.content))
+
+
+def test_pages_made_for_someone_logged_in_are_private(editor_client, newsroom):
+    live = newsroom[3][0]
+    for url in ("/", live.get_absolute_url()):
+        directives = cache_control(editor_client.get(url))
+        assert "private" in directives and "public" not in directives, url
+        assert "s-maxage" not in directives
+
+
+# A real Redis server that stops
+
+
+@pytest.fixture
+def own_redis(settings, tmp_path):
+    """A Redis server of this test's own, on a free port, that the test may stop."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed on this machine")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                server.kill()
+                raise
+            time.sleep(0.05)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+    yield server
+    server.kill()
+    server.wait()
+
+
+def test_with_redis_stopped_every_page_is_still_served(
+    client, newsroom, own_redis, caplog, django_capture_on_commit_callbacks
+):
+    urls = ["/", f"/news/{newsroom[3][0].slug}/", "/tags/semiconductors/", "/search/?q=live", "/feed/"]
+    prime(client, *urls)
+    own_redis.terminate()
+    own_redis.wait(timeout=10)
+    caplog.set_level(logging.WARNING, logger="conclave.pagecache")
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "X-Cache" not in response
+    assert "Page cache unavailable" in caplog.text
+    # An editor's save still goes through; the page shows it at once.
+    with django_capture_on_commit_callbacks(execute=True):
+        Article.objects.filter(title="Live story 0").update(title="Saved with Redis down")
+        Article.objects.get(title="Saved with Redis down").save()
+    assert "Saved with Redis down" in text(client.get("/"))
+
+
+def test_a_real_redis_keeps_pages_and_forgets_them_on_publish(
+    client, newsroom, own_redis, django_capture_on_commit_callbacks
+):
+    prime(client, "/", "/tags/semiconductors/")
+    draft = Article.objects.get(title="Draft story")
+    draft.status = Article.Status.PUBLISHED
+    draft.published_at = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        draft.save()
+    for url in ("/", "/tags/semiconductors/"):
+        response = client.get(url)
+        assert response["X-Cache"] == "miss" and "Draft story" in text(response), url
+        assert is_hit(client.get(url))
