@@ -122,6 +122,44 @@ STORAGES = {
     },
 }
 
+
+def s3_media_storage(env):
+    """Uploads in an S3-compatible bucket through django-storages, configured by its own variable names.
+
+    No credentials here: boto3 reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment, or
+    uses the machine's role, so secrets never sit in settings (nor in anything that prints them).
+    """
+
+    def optional(name):
+        # An empty value counts as unset, so `NAME=` can mask a value in .env.
+        return env.str(name, default="") or None
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": optional("AWS_S3_ENDPOINT_URL"),  # MinIO, Ceph, R2…; unset for AWS itself
+            "region_name": optional("AWS_S3_REGION_NAME"),
+            "custom_domain": optional("AWS_S3_CUSTOM_DOMAIN"),  # the CDN host readers fetch media from
+            # A news site's pictures are public: plain links that browsers and CDNs can cache and share,
+            # not signed ones that expire after an hour and differ on every render.
+            "querystring_auth": False,
+            # S3 would otherwise silently replace an earlier upload that happens to have the same name.
+            "file_overwrite": False,
+            # Safe to cache for good because a stored name never gets other bytes: an upload takes a
+            # free name (file_overwrite above), renditions are named after their original, a replaced
+            # image's new renditions are written before the old ones go, and the app never deletes an
+            # original, so no name is ever freed for reuse (articles/images.py, Article.refresh_renditions).
+            # Delete originals by hand only with a CDN purge.
+            "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+        },
+    }
+
+
+# Off: uploads in MEDIA_ROOT (one server). On: every app server shares one bucket (scaled out).
+if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
+    STORAGES["default"] = s3_media_storage(env)
+
 # Uploads: Django refuses larger request bodies outright; the image module has its own, tighter caps.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
