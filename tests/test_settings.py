@@ -1,5 +1,6 @@
 """Production refuses to start without its secrets, and passes Django's deployment checklist."""
 
+import json
 import os
 import subprocess
 import sys
@@ -40,3 +41,30 @@ def test_production_settings_pass_check_deploy():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_postgresql_and_redis_come_from_the_environment_with_persistent_connections():
+    script = (
+        "import json; from django.conf import settings as s; from django.db import connection; "
+        "d = s.DATABASES['default']; "
+        "print(json.dumps([d['ENGINE'], d['NAME'], d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'], "
+        "connection.Database.__name__, s.CACHES['default']['BACKEND'], s.CACHES['default']['LOCATION']]))"
+    )
+    result = manage(
+        "shell",
+        "-c",
+        script,
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="k" * 50,
+        DATABASE_URL="postgres://news@db.internal:5432/conclave",
+        CACHE_URL="redis://cache.internal:6379/2",
+    )
+    assert result.returncode == 0, result.stderr
+    engine, name, max_age, health_checks, driver, cache_backend, cache_location = json.loads(
+        result.stdout.splitlines()[-1]
+    )
+    assert (engine, name, driver) == ("django.db.backends.postgresql", "conclave", "psycopg")
+    # Connections are kept between requests, and checked before reuse after a database restart.
+    assert max_age == 60 and health_checks is True
+    assert cache_backend == "django.core.cache.backends.redis.RedisCache"
+    assert cache_location == "redis://cache.internal:6379/2"

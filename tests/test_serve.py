@@ -1,0 +1,130 @@
+"""`make serve`, for real: gunicorn with the repo's config, DEBUG off, the pages and static files a
+browser or CDN would get. One server for the module, on a free port of 127.0.0.1, stopped by its PID."""
+
+import gzip
+import os
+import re
+import runpy
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+SEED_URL = "/news/openai-foxconn-collaboration-ai-supply-chain-us-data-center-components/"
+# Straight to the server, whatever proxy the environment names.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The site as `make serve` runs it: collectstatic, migrate, then gunicorn (two workers)."""
+    tmp = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AWS_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="conclave.settings",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="serve-test-" + "x" * 40,
+        DJANGO_SECURE_SSL_REDIRECT="false",  # as make serve: plain HTTP on 127.0.0.1
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
+        CACHE_URL="locmemcache://",
+        MEDIA_ROOT=str(tmp / "media"),
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="2",
+    )
+
+    def manage(*args):
+        subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True
+        )
+
+    manage("collectstatic", "--no-input")
+    manage("migrate", "--no-input")
+    manage("load_demo")
+    log = tmp / "gunicorn.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(GUNICORN), "--config", "conclave/gunicorn.conf.py", "conclave.wsgi"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            DIRECT.open(f"{base}/healthz", timeout=2).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
+            time.sleep(0.2)
+    yield base, log
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def get(url, **headers):
+    try:
+        return DIRECT.open(urllib.request.Request(url, headers=headers), timeout=10)  # noqa: S310 -- our http://127.0.0.1
+    except urllib.error.HTTPError as error:
+        return error
+
+
+def test_the_workers_default_to_the_cpu_count(monkeypatch):
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    config = runpy.run_path(str(ROOT / "conclave" / "gunicorn.conf.py"))
+    assert config["workers"] == 2 * len(os.sched_getaffinity(0)) + 1
+    assert config["timeout"] > 0 and config["accesslog"] == "-"
+
+
+def test_pages_are_served_by_gunicorn_with_debug_off(served):
+    base, log = served
+    first = get(base + SEED_URL)
+    assert first.status == 200 and first.headers["Server"] == "gunicorn"
+    assert first.headers["X-Cache"] == "miss"
+    second = get(base + SEED_URL, **{"Accept-Encoding": "gzip"})
+    body = gzip.decompress(second.read()).decode()
+    assert "OpenAI" in body
+    assert second.headers["Content-Encoding"] == "gzip"
+    # Hit or miss (each worker has its own local-memory cache here), browsers and CDNs are told the same.
+    assert "public" in second.headers["Cache-Control"] and "s-maxage" in second.headers["Cache-Control"]
+    missing = get(base + "/news/no-such-story/")
+    assert missing.status == 404
+    assert "We could not find that page" in missing.read().decode()  # the site's page, not a traceback
+
+
+def test_static_files_have_hashed_names_compressed_bodies_and_far_future_caching(served):
+    base, _ = served
+    page = get(base + "/").read().decode()
+    stylesheet = re.search(r'href="(/static/css/[^"]+\.[0-9a-f]{12}\.css)"', page)
+    assert stylesheet, "the stylesheet link carries a content hash"
+    response = get(base + stylesheet.group(1), **{"Accept-Encoding": "gzip"})
+    assert response.status == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.headers["Cache-Control"] == "max-age=315360000, public, immutable"
+
+
+def test_every_request_is_in_the_access_log_with_its_duration(served):
+    base, log = served
+    get(base + "/healthz?from=access-log-test")
+    time.sleep(0.5)  # written by the worker as the response goes out
+    line = next(line for line in log.read_text().splitlines() if "access-log-test" in line)
+    assert re.search(r'"GET /healthz\?from=access-log-test HTTP/1.1" 200 \d+ \d+us', line), line
