@@ -8,6 +8,7 @@ explicitly with django_capture_on_commit_callbacks(execute=True), exactly where 
 import datetime
 import gzip
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -611,3 +612,16 @@ def test_a_real_redis_keeps_pages_and_forgets_them_on_publish(
         response = client.get(url)
         assert response["X-Cache"] == "miss" and "Draft story" in text(response), url
         assert is_hit(client.get(url))
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CACHE_URL", "").startswith("redis://"),
+    reason="checks the Redis run of .ci/run (CACHE_URL=redis://...); the other run uses a local-memory cache",
+)
+def test_the_redis_run_keeps_pages_in_redis_itself(client, newsroom):
+    import redis
+
+    prime(client, "/", "/tags/semiconductors/")
+    server = redis.Redis.from_url(os.environ["CACHE_URL"])
+    kept = list(server.scan_iter(match="*pagecache:*:page:*"))
+    assert len(kept) >= 2
