@@ -345,8 +345,17 @@ class Article(models.Model):
     # Presentation helpers: cheap string work over the stored rendition names, no storage I/O.
 
     def _rendition_urls(self, kind):
-        storage = self.hero_image.storage
-        return [(size["width"], storage.url(size[kind])) for size in self.hero_renditions.get("sizes", [])]
+        # A page asks for the same URLs several times (preload, srcset, fallback, social card, JSON-LD),
+        # and storage.url() is not free (an S3 storage signs or formats each one): once per object.
+        renditions = self.hero_renditions
+        kept_for, urls = self.__dict__.get("_rendition_urls_kept", (None, {}))
+        if kept_for is not renditions:  # new renditions written since: start over
+            urls = {}
+            self.__dict__["_rendition_urls_kept"] = (renditions, urls)
+        if kind not in urls:
+            storage = self.hero_image.storage
+            urls[kind] = [(size["width"], storage.url(size[kind])) for size in renditions.get("sizes", [])]
+        return urls[kind]
 
     def hero_srcset(self, kind):
         return ", ".join(f"{url} {width}w" for width, url in self._rendition_urls(kind))

@@ -1,4 +1,5 @@
 import datetime
+from functools import partial
 
 from django.core import signing
 from django.core.paginator import Paginator
@@ -18,6 +19,7 @@ from articles.tags import moved_permanently, resolve_tag_slug
 from conclave import pagecache
 
 RELATED_LIMIT = 4
+RELATED_CACHE_SECONDS = 600
 SECTION_BLOCK_SIZE = 4
 # Section blocks on the home page are drawn from this many newest stories, so the query stays
 # bounded however large the archive grows; a section silent for that long has no block.
@@ -86,7 +88,10 @@ class ArticleDetailView(DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         article = self.object
-        context["related_articles"] = related_articles(article)
+        # The same for every reader and changed only by a save: worked out once per content generation.
+        context["related_articles"] = pagecache.remember(
+            f"related:{article.pk}", partial(related_articles, article), RELATED_CACHE_SECONDS
+        )
         # A correction always stamps revised_at, so a never-revised story skips the query.
         context["corrections"] = list(article.corrections.all()) if article.revised_at else []
         context["is_preview"] = not article.is_live
