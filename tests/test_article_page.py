@@ -200,6 +200,30 @@ def test_article_page_query_budget(db, client, no_page_cache, django_assert_max_
     assert response.content.decode().count('rel="tag"') == tag_count
 
 
+def test_related_articles_come_from_each_tags_newest_stories(db, client, monkeypatch):
+    """On a large archive only each tag's newest stories are ranked: a popular tag's flood of recent
+    stories does not hide the rare tag's, and a story pushed out of its tags' newest is not ranked."""
+    from articles import views
+
+    monkeypatch.setattr(views, "RELATED_CANDIDATES_PER_TAG", 3)
+    popular, rare = TagFactory(), TagFactory()
+    now = timezone.now()
+    article = ArticleFactory(tags=[popular, rare])
+    forgotten_match = ArticleFactory(tags=[popular, rare], published_at=now - timezone.timedelta(days=400))
+    flood = [
+        ArticleFactory(tags=[popular], published_at=now - timezone.timedelta(hours=h)) for h in range(1, 6)
+    ]
+    rare_story = ArticleFactory(tags=[rare], published_at=now - timezone.timedelta(days=30))
+
+    # Two shared tags first, though old: it is among the rare tag's three newest. Then the newest.
+    related = [a.pk for a in views.related_articles(article)]
+    assert related == [forgotten_match.pk, flood[0].pk, flood[1].pk, flood[2].pk]
+    assert rare_story.pk not in related  # a candidate, outranked by newer ones
+    for _ in range(3):
+        ArticleFactory(tags=[rare], published_at=now - timezone.timedelta(days=10))
+    assert forgotten_match.pk not in [a.pk for a in views.related_articles(article)]
+
+
 def test_missing_article_gets_the_site_404_page(db, client):
     response = client.get("/news/no-such-story/")
     assert response.status_code == 404
