@@ -36,7 +36,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from articles.models import Article
-from articles.views import ArticleListView
+from articles.views import ArticleListView, KnownCount
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 16  # fallback only: bounds the size of the SQL built from one query
@@ -124,14 +124,16 @@ def _headline(expression, query, **options):
 
 def _postgres_search(queryset, query):
     tsquery = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
-    matches = queryset.filter(search_vector=tsquery)
-    # A word found in most stories would make PostgreSQL decompress and rank every match (seconds at
-    # 100,000 stories) for a page of 20: then only the newest matches are ranked. Rarer words keep
-    # the GIN index path and rank them all, which an ORDER BY published_at LIMIT would defeat.
-    # The ids are fetched once, so the page count and the page itself do not repeat that search.
-    if matches.values("pk")[: RANKED_MATCHES + 1].count() > RANKED_MATCHES:
-        newest = matches.order_by("-published_at", "-id").values_list("pk", flat=True)[:RANKED_MATCHES]
-        matches = queryset.filter(pk__in=list(newest))
+    # Ranking decompresses every match's vector: for a word found in most stories, seconds at 100,000
+    # for a page of 20. So the newest RANKED_MATCHES matches are found first, by date (one query; the
+    # planner takes the GIN index for rarer words), and only those are ranked. Their number is the
+    # result count too: the paginator needs no second search (see BoundedPaginator).
+    found = list(
+        queryset.filter(search_vector=tsquery)
+        .order_by("-published_at", "-id")
+        .values_list("pk", flat=True)[: RANKED_MATCHES + 1]
+    )
+    matches = queryset.filter(pk__in=found[:RANKED_MATCHES])
     body_text = Func(
         F("body_html"),
         Value(_TAG_PATTERN),
@@ -140,7 +142,7 @@ def _postgres_search(queryset, query):
         function="regexp_replace",
         output_field=TextField(),
     )
-    return (
+    ranked = (
         matches.defer("search_vector")  # as large as the body: matched and ranked in SQL, never needed here
         .annotate(
             rank=SearchRank(F("search_vector"), tsquery, normalization=RANK_NORMALIZATION),
@@ -151,6 +153,8 @@ def _postgres_search(queryset, query):
         )
         .order_by("-rank", "-published_at", "-id")
     )
+    ranked.known_count = KnownCount(min(len(found), RANKED_MATCHES), more=len(found) > RANKED_MATCHES)
+    return ranked
 
 
 def highlight(raw, *, entities=False):

@@ -1,5 +1,6 @@
 import datetime
 from functools import partial
+from typing import NamedTuple
 
 from django.core import signing
 from django.core.paginator import Paginator
@@ -33,8 +34,18 @@ POPULAR_TAGS_CACHE_SECONDS = 600
 MAX_PAGES = 50
 
 
+class KnownCount(NamedTuple):
+    """How many rows a queryset holds, when whoever built it already knows (``queryset.known_count``)."""
+
+    rows: int
+    more: bool  # and more would match, left out on purpose
+
+
 class BoundedPaginator(Paginator):
-    """Counts at most MAX_PAGES pages' worth of rows; ``is_capped`` tells the template there are more."""
+    """Counts at most MAX_PAGES pages' worth of rows; ``is_capped`` tells the template there are more.
+
+    A queryset carrying ``known_count`` (search: the ids were fetched anyway) is not counted again.
+    """
 
     is_capped = False
 
@@ -42,9 +53,13 @@ class BoundedPaginator(Paginator):
     def count(self):
         if not hasattr(self, "_bounded_count"):
             limit = MAX_PAGES * self.per_page
-            # Only ids, unordered: annotations such as search highlights stay out of the count.
-            found = self.object_list.order_by().values("pk")[: limit + 1].count()
-            self.is_capped = found > limit
+            known = getattr(self.object_list, "known_count", None)
+            if known is not None:
+                found, more = known
+            else:
+                # Only ids, unordered: annotations such as search highlights stay out of the count.
+                found, more = self.object_list.order_by().values("pk")[: limit + 1].count(), False
+            self.is_capped = more or found > limit
             self._bounded_count = min(found, limit)
         return self._bounded_count
 
