@@ -26,6 +26,7 @@ import re
 import secrets
 from typing import NamedTuple
 
+import django.middleware.gzip
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
@@ -317,6 +318,16 @@ def _respond(request, page, now, outcome):
     response["Age"] = str(max(0, int((now - page["made_at"]).total_seconds())))
     response["X-Cache"] = outcome
     return response
+
+
+class GZipMiddleware(django.middleware.gzip.GZipMiddleware):
+    """Django's, for the pages the page cache did not answer (those come gzipped already), but
+    honouring a browser that refuses gzip with ``gzip;q=0``."""
+
+    def process_response(self, request, response):
+        if not ACCEPTS_GZIP.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
+            return response
+        return super().process_response(request, response)
 
 
 class PageCacheMiddleware:

@@ -517,6 +517,18 @@ def test_pages_are_kept_gzipped_and_sent_as_each_browser_asks(client, newsroom):
     assert "Content-Encoding" not in refused and refused.content == plain.content
 
 
+def test_pages_not_kept_are_compressed_on_the_way_out_and_kept_ones_only_once(editor_client, newsroom):
+    staff_page = editor_client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert "X-Cache" not in staff_page and staff_page["Content-Encoding"] == "gzip"
+    assert b"<!doctype html>" in gzip.decompress(staff_page.content)
+    refused = editor_client.get("/", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in refused
+    for outcome in ("miss", "hit"):
+        kept = Client().get("/", headers={"Accept-Encoding": "gzip"})
+        assert kept["X-Cache"] == outcome
+        assert gzip.decompress(kept.content).startswith(b"<!doctype html>")
+
+
 def test_vary_names_only_what_changes_the_answer(client, newsroom):
     # robots.txt is too small to gzip: the same bytes for everyone, so nothing to vary on.
     client.get("/robots.txt")
