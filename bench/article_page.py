@@ -16,6 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+# The view's own cost: every request reaches it (the site-wide fragments stay cached, as on a live site).
+os.environ.setdefault("PAGE_CACHE_SECONDS", "0")
 
 import django  # noqa: E402
 
