@@ -14,7 +14,7 @@ so a visitor who already has it gets a 304. Bodies worth compressing are kept gz
 then sent as they are to every browser that accepts gzip.
 
 A cache that fails (Redis down) costs speed, never a page: requests are served uncached and a warning
-is logged.
+is logged, once a minute.
 """
 
 import datetime
@@ -24,6 +24,7 @@ import logging
 import math
 import re
 import secrets
+import time
 from typing import NamedTuple
 
 import django.middleware.gzip
@@ -35,6 +36,39 @@ from django.utils.cache import cc_delim_re, get_conditional_response, patch_cach
 from django.utils.http import http_date, parse_http_date_safe
 
 logger = logging.getLogger(__name__)
+
+
+class OncePerMinute(logging.Filter):
+    """Lets each kind of warning through once a minute (per process), saying how many it held back.
+
+    With the cache server down every request fails the same way: a line a minute says so as well as
+    thousands would, and keeps the log readable for everything else.
+    """
+
+    interval = 60.0
+    clock = staticmethod(time.monotonic)
+
+    def __init__(self):
+        super().__init__()
+        self.reset()
+
+    def reset(self):
+        self._seen = {}  # format string -> (when last let through, how many held back since)
+
+    def filter(self, record):
+        now = self.clock()
+        last, held = self._seen.get(record.msg, (None, 0))
+        if last is not None and now - last < self.interval:
+            self._seen[record.msg] = (last, held + 1)
+            return False
+        self._seen[record.msg] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like it since the last report)"
+        return True
+
+
+failure_log = OncePerMinute()
+logger.addFilter(failure_log)
 
 GENERATION_KEY = "pagecache:generation"
 # The admin, the subscriber pages and the follow form carry tokens or per-visitor state; the health

@@ -18,6 +18,14 @@ def empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def page_cache_warnings_let_through():
+    """Each test sees the page cache's first warning of each kind, whatever earlier tests logged."""
+    from conclave import pagecache
+
+    pagecache.failure_log.reset()
+
+
 @pytest.fixture
 def no_page_cache(settings):
     """For tests that measure what a view costs: every request reaches the view."""

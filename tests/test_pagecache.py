@@ -414,6 +414,33 @@ def test_a_broken_cache_still_serves_every_page(client, newsroom, settings, capl
     assert "Saved while the cache is down" in text(client.get("/"))
 
 
+def test_a_broken_cache_is_reported_once_a_minute_not_per_request(
+    client, newsroom, settings, caplog, monkeypatch
+):
+    settings.CACHES = {"default": {"BACKEND": f"{__name__}.BrokenCache"}}
+    now = [1000.0]
+    monkeypatch.setattr(pagecache.failure_log, "clock", lambda: now[0])
+    caplog.set_level(logging.WARNING, logger="conclave.pagecache")
+
+    def reports():
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.getMessage().startswith("Page cache unavailable, serving")
+        ]
+
+    for _ in range(5):
+        assert client.get("/tags/").status_code == 200
+    assert len(reports()) == 1
+    now[0] += 59
+    client.get("/tags/")
+    assert len(reports()) == 1
+    now[0] += 2
+    assert client.get("/").status_code == 200
+    assert len(reports()) == 2
+    assert reports()[1].endswith("(5 more like it since the last report)")
+
+
 def test_a_cache_failing_on_write_still_serves_the_page(client, newsroom, monkeypatch, caplog):
     def fail(*args, **kwargs):
         raise ConnectionError("cache unavailable")
