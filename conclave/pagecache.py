@@ -1,7 +1,9 @@
 """The page cache for anonymous visitors (DESIGN.md, "How a request flows").
 
-Pages are kept under a site-wide *content generation* number. Any change that can alter public output
-bumps it (articles/signals.py), so every page is fresh at once without enumerating keys. A scheduled
+Pages are kept per address, each with the site-wide *content generation* number it was made in, and
+used only while that is still the current one. Any change that can alter public output bumps it
+(articles/signals.py), so every page is fresh at once without enumerating keys; a hit reads the
+generation and the page in one round trip. A scheduled
 story going live changes pages with no write at all, so nothing is kept past the next scheduled
 ``published_at``.
 
@@ -239,8 +241,26 @@ def _is_anonymous(request):
     return not request.user.is_authenticated
 
 
-def _page_key(generation, address):
-    return f"pagecache:{generation}:page:{hashlib.sha256(address.encode()).hexdigest()}"
+def _page_key(address):
+    return f"pagecache:page:{hashlib.sha256(address.encode()).hexdigest()}"
+
+
+def _read_page(address):
+    """(generation, key, kept page or None) in one round trip to the cache server.
+
+    A page is kept under its address alone, with the generation it was made in: read together with
+    the current generation (one MGET on Redis), a page from an older generation is simply not used,
+    and the next miss writes over it.
+    """
+    key = _page_key(address)
+    found = cache.get_many([GENERATION_KEY, key])
+    generation = found.get(GENERATION_KEY)
+    if generation is None:
+        return current_generation(), key, None  # starts a new series
+    entry = found.get(key)
+    if entry is None or entry[0] != generation:
+        return generation, key, None
+    return generation, key, entry[1:]
 
 
 def _cache_control(response):
@@ -387,9 +407,7 @@ class PageCacheMiddleware:
         now = timezone.now()
         address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
         try:
-            generation = current_generation()
-            key = _page_key(generation, address)
-            entry = cache.get(key)
+            generation, key, entry = _read_page(address)
         except Exception as exc:
             logger.warning("Page cache unavailable, serving %s uncached: %s", request.path, exc)
             return self.get_response(request)
@@ -408,7 +426,7 @@ class PageCacheMiddleware:
         page = _make_page(request, response, now, lifetime)
         try:
             valid_until = now + datetime.timedelta(seconds=lifetime)
-            cache.set(key, (valid_until, page), _timeout(valid_until - now))
+            cache.set(key, (generation, valid_until, page), _timeout(valid_until - now))
         except Exception as exc:
             logger.warning("Page cache: %s not stored: %r", request.path, exc)
         return _respond(request, page, now, "miss")
