@@ -462,15 +462,9 @@ class Revision(models.Model):
     # The other editorial fields, tags by name, section and authors by id.
     snapshot = models.JSONField(default=dict)
 
-    # Restored as they were; publishing state (status, time, featured) is never rolled back by a restore.
-    CONTENT_FIELDS = (
-        "standfirst",
-        "hero_alt",
-        "hero_caption",
-        "hero_credit",
-        "seo_title",
-        "seo_description",
-    )
+    # Restored as they were: the article's text fields beside the title and body kept in their own
+    # columns. Publishing state (status, time, featured) is never rolled back by a restore.
+    CONTENT_FIELDS = tuple(name for name in Article.PLAIN_TEXT_FIELDS if name != "title")
 
     class Meta:
         ordering = ["-created_at", "-id"]
