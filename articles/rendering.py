@@ -4,6 +4,7 @@ Pipeline: ``normalise`` -> Python-Markdown -> ``clean_html`` (bleach allowlist +
 ``render_markdown`` is the pure pipeline; ``render_body`` adds the length and time limits.
 """
 
+import contextlib
 import html
 import multiprocessing
 import os
@@ -249,7 +250,11 @@ def render_body(text: str, *, time_limit: float = RENDER_TIME_LIMIT) -> str:
             if child.exitcode is None:
                 child.kill()
                 child.join()
-            child.close()
+            # ValueError: another thread's multiprocessing bookkeeping (Process.start reaps finished
+            # children) reaped it between our wait and this check; it is gone, and garbage collection
+            # releases the rest.
+            with contextlib.suppress(ValueError):
+                child.close()
     if status != "ok":
         raise RenderError(FAILED.format(detail=payload))
     return payload
