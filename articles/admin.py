@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from taggit.models import Tag as TaggitTag
 
-from articles import preview, rendering
+from articles import audit, preview, rendering
 from articles import tags as tag_governance
 from articles.forms import ArticleAdminForm, AuthorAdminForm
 from articles.models import (
@@ -123,7 +123,20 @@ class ArticleAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         obj.updated_by = request.user
+        status_before = getattr(obj, "_loaded_status", None)
         super().save_model(request, obj, form, change)
+        if action := audit.status_action(status_before, obj):
+            audit.record(action, obj, request.user)
+
+    def delete_model(self, request, obj):
+        audit.record(audit.DELETE, obj, request.user)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        # The bulk action deletes in one statement: each story is named in the log first.
+        for article in queryset:
+            audit.record(audit.DELETE, article, request.user)
+        super().delete_queryset(request, queryset)
 
     def save_formset(self, request, form, formset, change):
         for correction in formset.save(commit=False):
@@ -230,12 +243,14 @@ class ArticleAdmin(admin.ModelAdmin):
         self.message_user(request, f"{changed} article(s) moved back to draft.", messages.SUCCESS)
 
     def _save_status(self, request, article, status):
+        status_before = article.status
         article.status = status
         article.updated_by = request.user
         # save(), not update(): it stamps published_at and keeps derived fields right.
         with transaction.atomic():
             article.save()
             Revision.record(article, request.user)
+            audit.record(audit.status_action(status_before, article), article, request.user)
         self.log_change(request, article, f"Status set to {article.get_status_display()}.")
 
     def markdown_preview_view(self, request):

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.admin.widgets import AdminFileWidget
 
 from articles import images
-from articles.models import Article, Author, publishing_problems
+from articles.models import Article, Author, check_tag_names, publishing_problems
 
 
 class CheckedImageField(forms.ImageField):
@@ -57,6 +57,11 @@ class ArticleAdminForm(forms.ModelForm):
             "seo_title",
             "seo_description",
         ]
+
+    def clean_tags(self):
+        names = self.cleaned_data["tags"]
+        check_tag_names(names)
+        return names
 
     def clean(self):
         cleaned = super().clean()

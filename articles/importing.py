@@ -15,8 +15,8 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
-from articles import images
-from articles.models import Article, Author, Revision, Section, Tag
+from articles import audit, images
+from articles.models import Article, Author, Revision, Section, Tag, check_tag_names
 
 KNOWN_KEYS = {
     "title",
@@ -162,16 +162,23 @@ def import_story(story):
     except ValidationError as exc:
         raise ImportFailure(_first_error_line(story, exc), _join_messages(exc)) from None
 
+    try:
+        check_tag_names(tag_names)
+    except ValidationError as exc:
+        raise ImportFailure(story.line_of("tags"), _join_messages(exc)) from None
     authors = [_get_or_create_author(name) for name in author_names]
     tags = [_get_or_create_tag(name) for name in tag_names]
     after = _snapshot(article, authors=authors, tags=tags)
     if after == before:
         return article, "unchanged"
+    status_before = getattr(article, "_loaded_status", None)
     with transaction.atomic():
         article.save()
         article.authors.set(authors)
         article.tags.set(tags)
         Revision.record(article)
+        if action := audit.status_action(status_before, article):
+            audit.record(action, article, None, via="import_markdown")
     return article, "created" if created else "updated"
 
 

@@ -264,6 +264,7 @@ class Article(models.Model):
         with transaction.atomic():
             super().save(*args, **kwargs)
             self._loaded_text = text
+            self._loaded_status = self.status
             self.refresh_renditions()
 
     def get_absolute_url(self):
@@ -274,6 +275,7 @@ class Article(models.Model):
         instance = super().from_db(db, field_names, values)
         # Remember what body_html was rendered from, so saving an unchanged body costs no render.
         loaded = dict(zip(field_names, values, strict=False))
+        instance._loaded_status = loaded.get("status")  # to tell a publish or unpublish from an edit
         if all(name in loaded for name in cls.READER_TEXT_FIELDS):  # not for deferred teaser rows
             instance._rendered_body = loaded["body"]
             instance._loaded_text = tuple(loaded[name] for name in cls.READER_TEXT_FIELDS)
@@ -389,6 +391,25 @@ class Article(models.Model):
     @property
     def description(self):
         return self.seo_description or self.standfirst or self.excerpt
+
+
+# Readers follow topics: a story needs a handful, and a list of hundreds is a paste gone wrong.
+MAX_TAGS_PER_ARTICLE = 20
+
+
+def check_tag_names(names):
+    """Raise ValidationError, before any tag is created, for too many tags or a name too long to keep."""
+    if len(names) > MAX_TAGS_PER_ARTICLE:
+        raise ValidationError(
+            f"A story takes at most {MAX_TAGS_PER_ARTICLE} tags; this one has {len(names):,}. "
+            "Keep the topics readers would follow."
+        )
+    limit = Tag._meta.get_field("name").max_length
+    for name in names:
+        if len(name) > limit:
+            raise ValidationError(
+                f"A tag is at most {limit} characters; “{name[:40]}…” has {len(name):,}.",
+            )
 
 
 def publishing_problems(*, standfirst, section, tags, authors, hero_image, hero_alt, hero_credit):

@@ -27,11 +27,28 @@ keepalive = 5
 max_requests = 100_000
 max_requests_jitter = 10_000
 
-# Access log on stdout, with the time each request took (microseconds): the process manager or
-# container runtime collects it.
-accesslog = "-"
+# No access log of gunicorn's own: the site logs every request itself, as JSON with its request id,
+# status and duration (conclave/middleware.py). gunicorn's messages (start, workers, timeouts) go to
+# stdout as JSON too, one stream for the process manager or container runtime to collect.
+accesslog = None
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(D)sus "%(a)s"'
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+    },
+    "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "root": {"handlers": [], "level": "WARNING"},
+}
 
 # gunicorn's runtime control socket lives at one path per user: two servers on one machine (the
 # benchmarks run two side by side) would fight over it, and nothing here uses it.

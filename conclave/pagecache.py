@@ -75,7 +75,7 @@ logger.addFilter(failure_log)
 GENERATION_KEY = "pagecache:generation"
 # The admin, the subscriber pages and the follow form carry tokens or per-visitor state; the health
 # check must reach the database every time.
-BYPASS_PATHS = re.compile(r"^/(?:admin/|follow/|tags/[^/]+/follow/|healthz$)")
+BYPASS_PATHS = r"^/(?:{admin}|follow/|tags/[^/]+/follow/|healthz$)"
 UNCACHEABLE_DIRECTIVES = {"private", "no-cache", "no-store"}
 # How long the next scheduled time is trusted when no save says otherwise.
 SCHEDULE_RECHECK_SECONDS = 300
@@ -395,6 +395,7 @@ class PageCacheMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.bypass_paths = re.compile(BYPASS_PATHS.format(admin=re.escape(settings.ADMIN_URL)))
 
     def __call__(self, request):
         if not self._applies(request):
@@ -435,5 +436,5 @@ class PageCacheMiddleware:
         return (
             settings.PAGE_CACHE_SECONDS > 0
             and request.method in ("GET", "HEAD")
-            and not BYPASS_PATHS.match(request.path_info)
+            and not self.bypass_paths.match(request.path_info)
         )

@@ -4,9 +4,12 @@ Every variable has a safe embedded default for a laptop, except those that must 
 production: with DJANGO_DEBUG off, a missing DJANGO_SECRET_KEY stops start-up with a clear message.
 """
 
+import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -44,12 +47,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.sitemaps",
+    "axes",
     "taggit",
     "articles",
 ]
 
 MIDDLEWARE = [
+    "conclave.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "conclave.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Compresses what the page cache did not (staff, forms, pages not kept); after WhiteNoise, which
     # serves its own precompressed files.
@@ -59,11 +65,19 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "conclave.pagecache.PageCacheMiddleware",
+    # Inside the page cache, so a kept page carries the policy it was made with.
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: a locked-out login attempt is answered before the login view runs.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "conclave.urls"
+# Where the admin lives: somewhere else than /admin/ keeps it out of the way of scanners that try
+# every site's /admin/ (the login throttling below is the real protection).
+ADMIN_URL = env.str("DJANGO_ADMIN_URL", default="admin/").strip("/") + "/"
 WSGI_APPLICATION = "conclave.wsgi.application"
 
 TEMPLATES = [
@@ -163,7 +177,10 @@ def s3_media_storage(env):
 if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
     STORAGES["default"] = s3_media_storage(env)
 
-# Uploads: Django refuses larger request bodies outright; the image module has its own, tighter caps.
+# Uploads: no request body may exceed MAX_REQUEST_BYTES (a 413 before anything reads it); form fields
+# without files share a smaller cap. The image module (10 MB per image) and the article form (body,
+# title and tag limits) have their own, tighter ones with messages for the editor.
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_PERMISSIONS = 0o644
@@ -184,14 +201,105 @@ SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=not DEBUG)
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
-    # Only behind a proxy that sets this header itself; otherwise a client could forge it.
+# Only behind a proxy that sets these headers itself; otherwise a client could forge them. Then the
+# proxy's X-Forwarded-Proto says whether the visitor used HTTPS, its X-Forwarded-For who the visitor
+# is (login throttling, follow limits, logs) and its X-Request-ID names the request in both logs.
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# No script reads the CSRF cookie: the admin's preview takes the token from its form.
+CSRF_COOKIE_HTTPONLY = True
 
+
+def media_origins(media_url, s3_endpoint):
+    """Where article pictures come from besides this site: a CDN or bucket host, if media lives there."""
+    origins = []
+    for url in (media_url, s3_endpoint):
+        parts = urlsplit(url or "")
+        if parts.scheme and parts.netloc:
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return origins
+
+
+# Every page runs only the site's own scripts and styles (none of them inline: public pages carry only
+# a JSON-LD data block, which is never executed), and no other site may frame it. Pictures may also
+# come from https hosts, because article bodies may show images by address.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [
+            SELF,
+            "https:",
+            *media_origins(MEDIA_URL, STORAGES["default"].get("OPTIONS", {}).get("endpoint_url")),
+        ],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        **({"upgrade-insecure-requests": True} if SECURE_SSL_REDIRECT else {}),
+    }
+}
+# A news site needs none of the browser's powerful features; denying them means an injected frame or
+# script cannot ask for them either.
+PERMISSIONS_POLICY = dict.fromkeys(
+    [
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "usb",
+        "xr-spatial-tracking",
+    ],
+    [],
+)
+
+# Admin logins: after AXES_FAILURE_LIMIT failures an account is locked, from everywhere, and so is an
+# address, for every account, until AXES_COOLOFF_TIME has passed without further failures. Attempts are
+# kept in the database, so every app server counts the same ones; `manage.py axes_reset_username
+# <name>` unlocks an editor at once.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "conclave.middleware.client_ip"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
+
+# One JSON object per line in production (with the request id, and status and duration for requests),
+# plain text under DEBUG for people reading a terminal.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "conclave.middleware.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC, with microseconds
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "text" if DEBUG else "json",
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
 }

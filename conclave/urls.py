@@ -9,8 +9,11 @@ admin.site.site_header = "Conclave TechMedia newsroom"
 admin.site.site_title = "Conclave TechMedia admin"
 admin.site.index_title = "Newsroom"
 
+# Any exception no view handled: the 500 page, or a 503 while the database is out of reach.
+handler500 = "conclave.middleware.server_error"
+
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_URL, admin.site.urls),
     path("sitemap.xml", sitemaps.sitemap_index, name="sitemap"),
     path("sitemap-<slug:section>.xml", sitemaps.sitemap_section, name="sitemap-section"),
     path("news-sitemap.xml", sitemaps.news_sitemap, name="news-sitemap"),
