@@ -18,6 +18,8 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, ImageOps
 
+from articles.timelimit import ChildDied, TimeLimitExceeded, run_with_time_limit
+
 RENDITION_WIDTHS = (480, 800, 1200, 1600)
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -26,6 +28,8 @@ MAX_FRAMES = 1000
 # Walking GIF/APNG frames decodes them (about 50 megapixels a second here), so the walk has a budget too.
 MAX_ANIMATION_PIXELS = 100_000_000
 MAX_STEM_LENGTH = 60
+# Caps bound the work; a hostile file within them is still refused after this long (see prepare_upload).
+IMAGE_TIME_LIMIT = 10.0
 
 # The prepared original is encoded again for every rendition, so it keeps more quality than they do.
 ORIGINAL_QUALITY = 90
@@ -57,6 +61,10 @@ _MESSAGES = {
         "This animation has too many frames (at most %(limit)s at this size). "
         "Article images are stills: please upload a single frame."
     ),
+    "too_slow": _(
+        "This image took too long to process (over %(limit)s seconds). "
+        "Please export it again from your image editor as an ordinary JPEG or PNG."
+    ),
     "damaged": _(
         "This image file is damaged or incomplete, so it cannot be used. "
         "Please export it again from your image editor and upload the new file."
@@ -76,8 +84,23 @@ def prepare_upload(uploaded_file, square=None) -> PreparedImage:
     """Validate and sanitise an uploaded image file; raise ValidationError if it is not acceptable.
 
     With ``square`` (pixels), the picture is centre-cropped to a square no larger than that: avatars.
+    The decoding runs in a child process stopped after IMAGE_TIME_LIMIT seconds: within the caps a
+    hostile file can still be slow to decode, and a request must not wait on it.
     """
     data = _read_capped(uploaded_file)
+    Image.init()  # Pillow's lazy plugin imports, in this process before the fork (see timelimit)
+    try:
+        encoded, width, height, out_format = run_with_time_limit(_prepare, (data, square), IMAGE_TIME_LIMIT)
+    except TimeLimitExceeded:
+        raise _error("too_slow") from None
+    except ChildDied:
+        raise _error("damaged") from None
+    name = _safe_name(getattr(uploaded_file, "name", None), out_format)
+    return PreparedImage(ContentFile(encoded, name=name), width, height, out_format)
+
+
+def _prepare(data, square):
+    """The decoded, checked, upright and re-encoded image: (bytes, width, height, format)."""
     with warnings.catch_warnings():
         # Pillow warns about corrupt metadata, which is thrown away anyway; only bomb warnings matter.
         warnings.simplefilter("ignore")
@@ -107,8 +130,7 @@ def prepare_upload(uploaded_file, square=None) -> PreparedImage:
             raise _error("too_many_pixels") from None
         except _DECODE_ERRORS:
             raise _error("damaged") from None
-    name = _safe_name(getattr(uploaded_file, "name", None), out_format)
-    return PreparedImage(ContentFile(encoded, name=name), pixels.width, pixels.height, out_format)
+    return encoded, pixels.width, pixels.height, out_format
 
 
 def write_renditions(source_name: str, storage=None) -> dict:
@@ -150,7 +172,11 @@ def delete_renditions(renditions: dict, storage=None) -> None:
 
 
 def _error(code, **params):
-    defaults = {"file_too_large": f"{MAX_UPLOAD_BYTES / 2**20:g}", "too_many_pixels": f"{MAX_PIXELS / 1e6:g}"}
+    defaults = {
+        "file_too_large": f"{MAX_UPLOAD_BYTES / 2**20:g}",
+        "too_many_pixels": f"{MAX_PIXELS / 1e6:g}",
+        "too_slow": f"{IMAGE_TIME_LIMIT:g}",
+    }
     if code in defaults:
         params.setdefault("limit", defaults[code])
     return ValidationError(_MESSAGES[code], code=code, params=params)

@@ -4,10 +4,7 @@ Pipeline: ``normalise`` -> Python-Markdown -> ``clean_html`` (bleach allowlist +
 ``render_markdown`` is the pure pipeline; ``render_body`` adds the length and time limits.
 """
 
-import contextlib
 import html
-import multiprocessing
-import os
 import re
 from urllib.parse import urlsplit
 
@@ -16,6 +13,8 @@ import markdown
 from bleach import html5lib_shim
 from bleach.sanitizer import Cleaner
 from django.conf import settings
+
+from articles.timelimit import ChildDied, TimeLimitExceeded, run_with_time_limit
 
 RENDERER_VERSION = 1  # bump when the output changes, so stored body_html can be re-rendered
 
@@ -197,19 +196,6 @@ def render_markdown(text: str) -> str:
     return clean_html(md.convert(normalise(text)))
 
 
-def _render_in_child(text: str, conn) -> None:
-    try:
-        result = ("ok", render_markdown(text))
-    except BaseException as exc:  # any failure must reach the parent as a message, not as a hang
-        result = ("error", f"{type(exc).__name__}: {exc}"[:300])
-    try:
-        conn.send(result)
-    finally:
-        # Skip interpreter/multiprocessing teardown: no atexit, no re-flush of the parent's stdio
-        # buffers, no closing of inherited DB/cache sockets behind the parent's back.
-        os._exit(0)
-
-
 _warmed_up = False
 
 
@@ -223,41 +209,17 @@ def render_body(text: str, *, time_limit: float = RENDER_TIME_LIMIT) -> str:
     if len(text) > MAX_BODY_CHARS:
         raise RenderError(TOO_LONG.format(n=len(text), limit=MAX_BODY_CHARS))
     if not _warmed_up:
-        # Do lazy imports (Markdown extensions, html5lib builders) here, in the parent: a child forked
-        # while another thread holds an import lock would deadlock on its first import.
+        # Lazy imports (Markdown extensions, html5lib builders) here, in the parent, before any fork.
         render_markdown("# w\n\n*w* [w](/w)")
         _warmed_up = True
-    ctx = multiprocessing.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_render_in_child, args=(text, sender), daemon=True)
-    status = None
     try:
-        child.start()
-        sender.close()  # the child now holds the only write end, so its death reads as EOF here
-        if not receiver.poll(time_limit):
-            raise RenderError(TOO_SLOW.format(limit=time_limit, s="" if time_limit == 1 else "s"))
-        try:
-            status, payload = receiver.recv()
-        except (EOFError, OSError):  # the child died before (or while) sending its result
-            status, payload = "error", "the formatting process stopped unexpectedly"
-    finally:
-        receiver.close()
-        sender.close()
-        if child.pid is not None:  # started: always reap it, so no zombie is left behind
-            if status is None:
-                child.kill()  # SIGKILL, not SIGTERM: a server's inherited SIGTERM handler may ignore it
-            child.join(1)  # after sending, the child exits at once
-            if child.exitcode is None:
-                child.kill()
-                child.join()
-            # ValueError: another thread's multiprocessing bookkeeping (Process.start reaps finished
-            # children) reaped it between our wait and this check; it is gone, and garbage collection
-            # releases the rest.
-            with contextlib.suppress(ValueError):
-                child.close()
-    if status != "ok":
-        raise RenderError(FAILED.format(detail=payload))
-    return payload
+        return run_with_time_limit(render_markdown, (text,), time_limit)
+    except TimeLimitExceeded:
+        raise RenderError(TOO_SLOW.format(limit=time_limit, s="" if time_limit == 1 else "s")) from None
+    except ChildDied:
+        raise RenderError(FAILED.format(detail="the formatting process stopped unexpectedly")) from None
+    except Exception as exc:
+        raise RenderError(FAILED.format(detail=f"{type(exc).__name__}: {exc}"[:300])) from None
 
 
 def reading_time_minutes(text: str) -> int:

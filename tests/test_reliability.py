@@ -233,3 +233,33 @@ def test_an_overlong_tag_gets_a_form_error(editor_client):
     (message,) = form_errors(response)["tags"]
     assert message.startswith("A tag is at most 100 characters;") and message.endswith("has 101.")
     assert not Article.objects.exists()
+
+
+def test_image_work_is_stopped_after_its_time_limit(monkeypatch):
+    from django.core.exceptions import ValidationError
+
+    from articles import images
+    from tests.factories import jpeg_upload
+
+    monkeypatch.setattr(images, "IMAGE_TIME_LIMIT", 0.5)
+    monkeypatch.setattr(images, "_prepare", lambda data, square: time.sleep(30))  # runs in the child
+    started = time.monotonic()
+    with pytest.raises(ValidationError) as info:
+        images.prepare_upload(jpeg_upload())
+    assert time.monotonic() - started < 3
+    assert info.value.code == "too_slow"
+    assert "took too long to process (over 0.5 seconds)" in info.value.messages[0]
+
+
+def test_an_image_decoder_crash_is_a_form_error_not_a_dead_worker(monkeypatch):
+    import os
+
+    from django.core.exceptions import ValidationError
+
+    from articles import images
+    from tests.factories import jpeg_upload
+
+    monkeypatch.setattr(images, "_prepare", lambda data, square: os._exit(11))  # as a segfault would
+    with pytest.raises(ValidationError) as info:
+        images.prepare_upload(jpeg_upload())
+    assert info.value.code == "damaged"
