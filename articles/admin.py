@@ -181,7 +181,7 @@ class ArticleAdmin(admin.ModelAdmin):
         if not article.hero_thumbnail_url:
             return "—"
         return format_html(
-            '<img src="{}" alt="" width="80" height="45" style="object-fit: cover" loading="lazy">',
+            '<img class="article-thumbnail" src="{}" alt="" width="80" height="45" loading="lazy">',
             article.hero_thumbnail_url,
         )
 
@@ -190,7 +190,7 @@ class ArticleAdmin(admin.ModelAdmin):
         if not article.hero_thumbnail_url:
             return "No image yet."
         return format_html(
-            '<img src="{}" alt="{}" width="320" style="height: auto">',
+            '<img class="hero-preview" src="{}" alt="{}" width="320">',
             article.hero_thumbnail_url,
             article.hero_alt,
         )

@@ -222,20 +222,21 @@ def media_origins(media_url, s3_endpoint):
     return origins
 
 
-# Every page runs only the site's own scripts and styles (none of them inline: public pages carry only
-# a JSON-LD data block, which is never executed), and no other site may frame it. Pictures may also
-# come from https hosts, because article bodies may show images by address.
+# Nothing is allowed unless named: the site's own scripts and styles (none of them inline: public pages
+# carry only a JSON-LD data block, which is never executed), its own fetches (the admin's Markdown
+# preview), and pictures, also from https hosts because article bodies may show images by address.
+# No other site may frame a page.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
-        "default-src": [SELF],
+        "default-src": [NONE],
         "script-src": [SELF],
         "style-src": [SELF],
+        "connect-src": [SELF],
         "img-src": [
             SELF,
             "https:",
             *media_origins(MEDIA_URL, STORAGES["default"].get("OPTIONS", {}).get("endpoint_url")),
         ],
-        "object-src": [NONE],
         "base-uri": [NONE],
         "form-action": [SELF],
         "frame-ancestors": [NONE],
