@@ -45,6 +45,7 @@ from django.views.decorators.csrf import csrf_exempt
 from articles.models import Follow, Subscriber, Tag
 from articles.tags import moved_permanently, resolve_tag_slug
 from articles.templatetags.news import absolute
+from conclave.middleware import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +267,7 @@ class FollowView(View):
             # Straight from the cached, token-free follow box, or forged on another site: act on
             # nothing, and ask again on this uncached page, which carries a token of its own.
             return self.ask(request, tag, form, retry="csrfmiddlewaretoken" in request.POST)
-        if not within_limit("ip", request.META.get("REMOTE_ADDR", ""), IP_LIMIT):
+        if not within_limit("ip", client_ip(request), IP_LIMIT):
             response = render(request, "articles/follow_limited.html", {"tag": tag}, status=429)
             response["Retry-After"] = str(IP_LIMIT[1])
             return response

@@ -284,6 +284,28 @@ def test_one_ip_gets_a_limited_number_of_requests(client, tag, monkeypatch):
     assert follow(client, tag, email="late@example.com", REMOTE_ADDR="10.0.0.2").status_code == 200
 
 
+def test_behind_the_proxy_each_reader_has_a_limit_of_their_own(client, tag, monkeypatch, settings):
+    """Every request arrives from the proxy's address: the reader is the last forwarded one."""
+    settings.BEHIND_TLS_PROXY = True
+    monkeypatch.setattr(follows, "IP_LIMIT", (2, 600))
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    for n in range(2):
+        assert (
+            follow(
+                client, tag, email=f"{n}@example.com", HTTP_X_FORWARDED_FOR="192.0.2.1", **proxy
+            ).status_code
+            == 200
+        )
+    assert (
+        follow(client, tag, email="x@example.com", HTTP_X_FORWARDED_FOR="192.0.2.1", **proxy).status_code
+        == 429
+    )
+    assert (
+        follow(client, tag, email="y@example.com", HTTP_X_FORWARDED_FOR="192.0.2.2", **proxy).status_code
+        == 200
+    )
+
+
 def test_the_limits_expire(client, tag, monkeypatch):
     # Real time, not time_machine: Redis expires keys on its own clock.
     monkeypatch.setattr(follows, "ADDRESS_LIMIT", (1, 1))
