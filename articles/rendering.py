@@ -16,7 +16,7 @@ from django.conf import settings
 
 from articles.timelimit import ChildDied, TimeLimitExceeded, run_with_time_limit
 
-RENDERER_VERSION = 1  # bump when the output changes, so stored body_html can be re-rendered
+RENDERER_VERSION = 2  # bump when the output changes, so stored body_html can be re-rendered
 
 # A long-read is ~60k characters; 200k leaves room for the longest features while keeping the worst
 # legitimate input well inside the time limit (a 200k-char article renders in well under a second).
@@ -25,6 +25,8 @@ MAX_BODY_CHARS = 200_000
 # save far below the web server's request timeout when Python-Markdown hits a super-linear case.
 RENDER_TIME_LIMIT = 3.0
 WORDS_PER_MINUTE = 230
+# Extra bleach passes until the output is stable; real and hostile inputs settle after one or two.
+MAX_CLEAN_PASSES = 3
 
 TOO_LONG = "The body is too long: {n:,} characters; the limit is {limit:,}."
 TOO_SLOW = (
@@ -75,6 +77,10 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _BLANK_RUN_RE = re.compile(r"\n{4,}")  # three or more blank lines
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _NOT_URL_CHAR_RE = re.compile(r"[^\x21-\x5f\x61-\x7e]+")  # whitespace, controls, backtick, non-ASCII
+# What the WHATWG URL parser ignores: C0 controls and spaces at either end, tabs and newlines anywhere.
+_URL_EDGE_CHARS = "".join(map(chr, range(0x21)))
+_URL_TAB_NEWLINE_RE = re.compile(r"[\t\n\r]")
+_EXTRA_SLASHES_RE = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*:)?/{2,}")
 _WORD_RE = re.compile(r"\w+(?:['’.-]\w+)*")
 _SPACE_RUN_RE = re.compile(r"\s+")
 
@@ -125,8 +131,11 @@ def _url_is_allowed(value: str) -> bool:
 
 
 def _is_external(value: str, site_host: str | None) -> bool:
-    """Absolute (or scheme-/protocol-relative) link to another host than SITE_URL's."""
-    url = html.unescape(value).strip().replace("\\", "/")  # browsers read "/\host" as "//host"
+    """Absolute (or scheme-/protocol-relative) link to another host than SITE_URL's, read the way a
+    browser's URL parser reads it: "///host", "/\\host" and " //host" all lead to host."""
+    url = html.unescape(value).strip(_URL_EDGE_CHARS).replace("\\", "/")
+    url = _URL_TAB_NEWLINE_RE.sub("", url)
+    url = _EXTRA_SLASHES_RE.sub(r"\1//", url)  # any run of slashes before the host counts as two
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. "http://[::1": unparseable, so treat it as foreign
@@ -178,7 +187,12 @@ class _PostFilter(html5lib_shim.Filter):
 
 
 def clean_html(fragment: str) -> str:
-    """The bleach stage alone (idempotent). A new Cleaner per call: Cleaner is not thread-safe."""
+    """The bleach stage alone (idempotent). A new Cleaner per call: Cleaner is not thread-safe.
+
+    Cleaned again until nothing changes: dropping an element (a heading nested in a heading) or the
+    parser's own repairs (content moved out of a table) can leave a tree that parses differently the
+    next time, and the stored HTML must be what the next clean (a re-render, an edit) would also give.
+    """
     cleaner = Cleaner(
         tags=ALLOWED_TAGS | DROP_WITH_CONTENT,
         attributes=_allow_attribute,
@@ -187,7 +201,16 @@ def clean_html(fragment: str) -> str:
         strip_comments=True,
         filters=[_PostFilter],
     )
-    return cleaner.clean(fragment)
+    # Always double quotes: bleach undoes its escaping of "&" only inside double-quoted values, so a
+    # value holding a quote (which html5lib would single-quote) gained an "&amp;" on every pass.
+    cleaner.serializer.use_best_quote_char = False
+    cleaned = cleaner.clean(fragment)
+    for _ in range(MAX_CLEAN_PASSES):
+        again = cleaner.clean(cleaned)
+        if again == cleaned:
+            break
+        cleaned = again
+    return cleaned
 
 
 def render_markdown(text: str) -> str:
