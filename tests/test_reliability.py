@@ -263,3 +263,24 @@ def test_an_image_decoder_crash_is_a_form_error_not_a_dead_worker(monkeypatch):
     with pytest.raises(ValidationError) as info:
         images.prepare_upload(jpeg_upload())
     assert info.value.code == "damaged"
+
+
+def test_a_save_that_fails_midway_leaves_no_half_written_story(editor_client, monkeypatch):
+    """Article, tags, renditions and revision are one transaction: a worker that dies after the tags
+    are written (here: the revision fails) leaves the database as it was."""
+    from articles.models import Revision
+    from tests.factories import jpeg_upload
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(Revision, "record", fail)
+    tags_before = Tag.objects.count()
+    editor_client.raise_request_exception = False
+    response = editor_client.post(
+        ADD_URL, article_form(tags="Fresh tag, Another fresh tag", hero_image=jpeg_upload())
+    )
+    assert response.status_code == 500
+    assert not Article.objects.exists()
+    assert Tag.objects.count() == tags_before
+    assert not Revision.objects.exists()
