@@ -242,6 +242,8 @@ def test_an_account_is_locked_after_five_failures_even_with_the_right_password(c
     assert locked.status_code == 429
     assert b"Too many failed sign-in attempts" in locked.content
     assert b"15 minutes" in locked.content
+    assert b"Conclave TechMedia newsroom" in locked.content  # the admin's own page
+    assert locked["Retry-After"] == "900"
     # From another address too: the account is what is being guessed.
     right = login(client, "editor", "correct horse battery", ip="198.51.100.9")
     assert right.status_code == 429
