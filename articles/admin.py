@@ -5,7 +5,8 @@ import difflib
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, JsonResponse
@@ -40,6 +41,51 @@ if admin.site.is_registered(TaggitTag):
 MINUTE = datetime.timedelta(minutes=1)
 
 
+class KnownIdsOnly:
+    """For the admin's autocomplete widgets: submitted values that cannot be ids are left out when the
+    form is shown again. Django looks them up as they are, and a forged one ("abc") raised ValueError,
+    a 500, instead of letting the form say "Select a valid choice"."""
+
+    def optgroups(self, name, value, attr=None):
+        target = self.field.target_field
+        return super().optgroups(name, [v for v in value if _is_valid_for(target, v)], attr)
+
+
+def _is_valid_for(field, value):
+    try:
+        field.to_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+class CheckedAutocompleteSelect(KnownIdsOnly, AutocompleteSelect):
+    pass
+
+
+class CheckedAutocompleteSelectMultiple(KnownIdsOnly, AutocompleteSelectMultiple):
+    pass
+
+
+class CheckedAutocompleteMixin:
+    """ModelAdmin and inline mixin: autocomplete_fields get the widgets above."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.get_autocomplete_fields(request):
+            kwargs.setdefault(
+                "widget", CheckedAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name in self.get_autocomplete_fields(request):
+            kwargs.setdefault(
+                "widget",
+                CheckedAutocompleteSelectMultiple(db_field, self.admin_site, using=kwargs.get("using")),
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
 def login_locked_out(request, response, credentials):
     """django-axes' answer to a locked sign-in: the admin's own page (its header and themes), 429, and
     when to try again. The same answer for a right or a wrong password until the lock lifts."""
@@ -69,7 +115,7 @@ class CorrectionInline(admin.StackedInline):
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(CheckedAutocompleteMixin, admin.ModelAdmin):
     form = ArticleAdminForm
     change_form_template = "admin/articles/article/change_form.html"
     list_display = [
@@ -485,7 +531,7 @@ class TagAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/articles/tag/merge_tags.html", context)
 
 
-class FollowInline(admin.TabularInline):
+class FollowInline(CheckedAutocompleteMixin, admin.TabularInline):
     model = Follow
     autocomplete_fields = ["tag"]
     extra = 0

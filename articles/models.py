@@ -97,6 +97,11 @@ class Tag(TagBase):
         instance._loaded_slug = instance.__dict__.get("slug")
         return instance
 
+    def slugify(self, tag, i=None):
+        # A name of symbols alone slugifies to nothing, and the tag page needs an address.
+        slug = super().slugify(tag) or "tag"
+        return slug if i is None else f"{slug}_{i}"
+
     def get_absolute_url(self):
         return reverse("articles:tag", kwargs={"slug": self.slug})
 
@@ -410,6 +415,8 @@ def check_tag_names(names):
             raise ValidationError(
                 f"A tag is at most {limit} characters; “{name[:40]}…” has {len(name):,}.",
             )
+        if not any(character.isalnum() for character in name):
+            raise ValidationError(f"A tag needs a letter or a digit: “{name}” has none.")
 
 
 def publishing_problems(*, standfirst, section, tags, authors, hero_image, hero_alt, hero_credit):

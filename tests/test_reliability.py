@@ -284,3 +284,24 @@ def test_a_save_that_fails_midway_leaves_no_half_written_story(editor_client, mo
     assert not Article.objects.exists()
     assert Tag.objects.count() == tags_before
     assert not Revision.objects.exists()
+
+
+def test_a_tag_of_symbols_alone_gets_a_form_error(editor_client):
+    response = editor_client.post(ADD_URL, article_form(tags="Chips, +"))
+    assert form_errors(response)["tags"] == ["A tag needs a letter or a digit: “+” has none."]
+    assert not Article.objects.exists()
+
+
+def test_a_tag_made_elsewhere_from_symbols_still_has_an_address(db):
+    first, second = Tag.objects.create(name="+"), Tag.objects.create(name="++")
+    assert (first.slug, second.slug) == ("tag", "tag_1")
+    assert first.get_absolute_url() == "/tags/tag/"
+
+
+def test_forged_section_and_author_ids_get_form_errors_not_a_500(editor_client):
+    response = editor_client.post(ADD_URL, article_form(section="<script>", authors=["1 OR 1=1", "x"]))
+    assert response.status_code == 200
+    errors = form_errors(response)
+    assert "Select a valid choice" in errors["section"][0]
+    assert "authors" in errors
+    assert not Article.objects.exists()
