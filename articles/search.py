@@ -2,8 +2,9 @@
 
 PostgreSQL: full-text search over the stored ``Article.search_vector`` (kept current by the trigger
 of migration 0003: title A, standfirst B, body C, 'english'; GIN index), never a vector computed per
-query. The query is parsed by ``websearch_to_tsquery`` ("quoted phrases", ``-word``, ``or``), which
-accepts any text without a syntax error. Results are ordered by ``ts_rank`` (normalised by document
+query. The query is parsed by ``websearch_to_tsquery`` ("quoted phrases", ``-word``, ``or``) after
+``parse_query`` has kept its terms (see ``websearch_text``): PostgreSQL accepts any text without a
+syntax error, but not any length of operators. Results are ordered by ``ts_rank`` (normalised by document
 length, so a long story does not win by size alone), then newest first.
 
 Any other database (SQLite in development and in the first CI run): every word of the query must
@@ -26,11 +27,12 @@ body_html is already normalised and sanitised.
 """
 
 import html
+import logging
 import re
 import unicodedata
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
-from django.db import connections
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F, Func, Q, TextField, Value
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
@@ -38,8 +40,10 @@ from django.utils.safestring import mark_safe
 from articles.models import Article
 from articles.views import ArticleListView, KnownCount
 
+logger = logging.getLogger(__name__)
+
 MAX_QUERY_CHARS = 200
-MAX_TERMS = 16  # fallback only: bounds the size of the SQL built from one query
+MAX_TERMS = 16  # bounds the SQL (fallback) and the tsquery (PostgreSQL) built from one query
 SEARCH_CONFIG = "english"  # the configuration of the trigger ('pg_catalog.english')
 # ts_rank normalisation 1: divide by 1 + log(document length). Weights stay A 1.0, B 0.4, C 0.2, so
 # a title match still outranks a body match.
@@ -122,17 +126,39 @@ def _headline(expression, query, **options):
     )
 
 
+def websearch_text(query):
+    """The query as websearch_to_tsquery should see it: the terms ``parse_query`` keeps (at most
+    MAX_TERMS, each with a letter or digit), in the same syntax. PostgreSQL's own parser accepts any
+    text, but a long run of operators ("<!-------…->") overflows its tsquery stack: an error, not a
+    search."""
+
+    def written(term, negated=False):
+        return ("-" if negated else "") + (f'"{term}"' if " " in term else term)
+
+    groups = parse_query(query)
+    return " or ".join(
+        " ".join([*(written(t) for t in include), *(written(t, negated=True) for t in exclude)])
+        for include, exclude in groups
+    )
+
+
 def _postgres_search(queryset, query):
-    tsquery = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
+    tsquery = SearchQuery(websearch_text(query), search_type="websearch", config=SEARCH_CONFIG)
     # Ranking decompresses every match's vector: for a word found in most stories, seconds at 100,000
     # for a page of 20. So the newest RANKED_MATCHES matches are found first, by date (one query; the
     # planner takes the GIN index for rarer words), and only those are ranked. Their number is the
     # result count too: the paginator needs no second search (see BoundedPaginator).
-    found = list(
-        queryset.filter(search_vector=tsquery)
-        .order_by("-published_at", "-id")
-        .values_list("pk", flat=True)[: RANKED_MATCHES + 1]
-    )
+    try:
+        with transaction.atomic(using=queryset.db):  # a savepoint: a failed search spoils nothing else
+            found = list(
+                queryset.filter(search_vector=tsquery)
+                .order_by("-published_at", "-id")
+                .values_list("pk", flat=True)[: RANKED_MATCHES + 1]
+            )
+    except DatabaseError as exc:
+        # Whatever PostgreSQL still cannot turn into a query is a search that finds nothing.
+        logger.warning("Search for %r failed: %s", query[:80], exc)
+        found = []
     matches = queryset.filter(pk__in=found[:RANKED_MATCHES])
     body_text = Func(
         F("body_html"),

@@ -859,7 +859,7 @@ def test_admin_article_form_text_fields(no_page_cache, editor_browser, visitor, 
     listings = ["/", "/?page=2", "/sections/industry/", "/tags/", "/tags/?page=2", f"/archive/{month:%Y/%m}/"]
     listings += [saved[0].authors.first().get_absolute_url(), "/tags/hostile/", "/tags/hostile/?page=2"]
     listings += [f"/search/?q={word}" for word in ("alert", "script", "img", "javascript", "a", "x", "1")]
-    listings += ["/search/?q=a&page=2", "/feed/", "/feed/atom/", "/sections/industry/feed/"]
+    listings += ["/feed/", "/feed/atom/", "/sections/industry/feed/"]
     listings += ["/tags/hostile/feed/", "/tags/hostile/feed/atom/"]
     listings += ["/sitemap.xml", "/sitemap-articles.xml", "/sitemap-tags.xml", "/news-sitemap.xml"]
     for url in listings:

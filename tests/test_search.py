@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from articles.importing import import_file
 from articles.models import Article
-from articles.search import MAX_QUERY_CHARS, clean_query, highlight, mark_terms, parse_query
+from articles.search import MAX_QUERY_CHARS, clean_query, highlight, mark_terms, parse_query, websearch_text
 from tests.conftest import SEED_SLUG
 from tests.factories import ArticleFactory, SectionFactory
 
@@ -182,6 +182,9 @@ HOSTILE_QUERIES = [
     "the",
     "!!!",
     "\x01quasar\x02",
+    # A run of operators overflowed PostgreSQL's tsquery stack (found by tests/test_hostile_input.py).
+    "foo <!--- " + "x" * 60 + " ->\n\nfoo <!" + "-" * 67 + ">",
+    "foo " + "-" * 199,
 ]
 
 
@@ -254,6 +257,13 @@ def test_clean_query():
     assert clean_query("\u200b" * 1000 + "quasar") == ("", True)
     assert clean_query("😀 Привет 👩\u200d💻") == ("😀 Привет 👩\u200d💻", False)
     assert clean_query("\ufeff\u202equa\u200bsar\u00ad") == ("quasar", False)
+
+
+def test_websearch_text_keeps_the_terms_in_websearch_syntax():
+    assert websearch_text('supply "data centre" -OpenAI or chips <!----->') == (
+        'supply "data centre" -OpenAI or chips'
+    )
+    assert websearch_text("-" * 199) == ""
 
 
 def test_parse_query():
