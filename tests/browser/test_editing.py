@@ -1,0 +1,70 @@
+"""An editor in Chromium: signs in to the admin, writes a story with a hero image, publishes it."""
+
+import pytest
+
+from articles.models import Article
+from tests.browser.conftest import BROWSER_DB, assert_clean
+from tests.factories import AuthorFactory, SectionFactory, jpeg_upload
+
+pytestmark = BROWSER_DB
+
+
+@pytest.fixture
+def editor(django_user_model):
+    return django_user_model.objects.create_user(
+        "editor", "editor@example.com", "correct horse battery", is_staff=True, is_superuser=True
+    )
+
+
+def choose(page, field_id, text):
+    """Pick ``text`` in one of the admin's autocomplete (select2) fields, as a person does."""
+    widget = page.locator(f"#{field_id} + .select2")
+    widget.click()
+    # A single choice searches in the open dropdown; a multiple one in a box inside the widget itself.
+    inline = widget.locator(".select2-search__field")
+    (inline if inline.count() else page.locator(".select2-dropdown .select2-search__field")).fill(text)
+    page.locator(".select2-results__option", has_text=text).click()
+
+
+def field(page, label):
+    # The admin's labels end with a colon; exact, so "Title" is not also "SEO title".
+    return page.get_by_label(f"{label}:", exact=True)
+
+
+def test_an_editor_signs_in_uploads_a_hero_image_and_publishes(reader, editor, tmp_path):
+    SectionFactory(name="Chips", slug="chips")
+    AuthorFactory(name="Ada Reporter", slug="ada-reporter")
+    picture = tmp_path / "foundry.jpg"
+    picture.write_bytes(jpeg_upload().read())
+
+    reader.goto(reader.site + "/admin/")
+    reader.get_by_label("Username").fill("editor")
+    reader.get_by_label("Password").fill("correct horse battery")
+    reader.get_by_role("button", name="Log in").click()
+    reader.get_by_role("link", name="Articles", exact=True).first.click()
+    reader.get_by_role("link", name="Add article").click()
+
+    field(reader, "Title").fill("Quantum foundry opens in Ohio")
+    field(reader, "Title").press("Tab")
+    assert field(reader, "Slug").input_value() == "quantum-foundry-opens-in-ohio"  # filled as you type
+    field(reader, "Standfirst").fill("The plant will make chips for data centres.")
+    field(reader, "Body").fill("The plant opened today.\n\n## Why it matters\n\nIt makes **chips**.")
+    # The preview beside the body shows the page's own rendering.
+    assert reader.locator(".markdown-preview__body strong").inner_text(timeout=5000) == "chips"
+    field(reader, "Hero image").set_input_files(picture)
+    field(reader, "Hero alt text").fill("The foundry at dawn")
+    field(reader, "Hero credit").fill("Agency photo")
+    choose(reader, "id_section", "Chips")
+    choose(reader, "id_authors", "Ada Reporter")
+    field(reader, "Tags").fill("Semiconductors, Manufacturing")
+    field(reader, "Status").select_option("published")
+    reader.get_by_role("button", name="Save", exact=True).first.click()
+
+    assert "was added successfully" in reader.locator(".messagelist").inner_text()
+    article = Article.objects.get(slug="quantum-foundry-opens-in-ohio")
+    assert article.is_live and article.hero_renditions["sizes"]
+    reader.goto(reader.site + article.get_absolute_url())
+    assert reader.get_by_role("heading", level=1).inner_text() == "Quantum foundry opens in Ohio"
+    hero = reader.locator("img[alt='The foundry at dawn']")
+    assert hero.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert_clean(reader)

@@ -1,0 +1,35 @@
+"""A reader follows a tag by email, in Chromium, through to the confirmed subscription."""
+
+import re
+
+from django.core import mail
+
+from articles.models import Subscriber
+from tests.browser.conftest import BROWSER_DB, assert_clean
+from tests.factories import ArticleFactory, TagFactory
+
+pytestmark = BROWSER_DB
+
+
+def test_following_a_tag_by_email_through_to_the_confirmation(reader):
+    tag = TagFactory(name="Semiconductors", slug="semiconductors")
+    ArticleFactory(title="Foundry opens", tags=[tag])
+    reader.goto(reader.site + tag.get_absolute_url())
+    reader.get_by_label("Email address").fill("reader@example.com")
+    reader.get_by_label("Daily digest").check()
+    reader.get_by_role("button", name="Follow Semiconductors").click()
+    # The cached tag page carries no CSRF token: one more click on a page that has one.
+    reader.get_by_role("button", name="Follow Semiconductors").click()
+    assert reader.get_by_role("heading", level=1).inner_text() == "Check your inbox"
+
+    (message,) = mail.outbox
+    assert message.to == ["reader@example.com"]
+    link = re.search(r"https?://\S+/follow/confirm/\S+/", message.body).group(0)
+    reader.goto(link)
+    assert reader.get_by_role("heading", level=1).inner_text() == "Confirm your subscription"
+    reader.get_by_role("button", name="Yes, send me these stories").click()
+    assert reader.get_by_role("heading", level=1).inner_text() == "You are subscribed"
+    subscriber = Subscriber.objects.get(email="reader@example.com")
+    assert subscriber.is_confirmed and subscriber.frequency == "daily"
+    assert [follow.tag for follow in subscriber.follows.all()] == [tag]
+    assert_clean(reader)
