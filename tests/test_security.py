@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from articles.models import Article
+from tests.test_settings import manage
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGIN_URL = reverse("admin:login")
@@ -146,16 +147,7 @@ def production_settings(**env):
         "'SESSION_COOKIE_SAMESITE', 'CSRF_COOKIE_SAMESITE']; "
         "print(json.dumps({n: getattr(s, n, None) for n in names}))"
     )
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    clean_env.update(DJANGO_SETTINGS_MODULE="conclave.settings", DJANGO_SECRET_KEY="p" * 50, **env)
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {script}"],
-        cwd=ROOT,
-        env=clean_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage("shell", "-c", script, DJANGO_SECRET_KEY="p" * 50, **env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -202,22 +194,16 @@ def test_a_forged_forwarded_scheme_is_ignored_without_a_proxy(client, newsroom, 
 
 
 def test_check_deploy_is_clean_behind_the_proxy_too():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="conclave.settings",
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY="k" * 20 + "a-long-random-production-secret-0123456789",
         DJANGO_ALLOWED_HOSTS="news.example.com",
         DJANGO_BEHIND_TLS_PROXY="true",
         DJANGO_ADMIN_URL="newsroom-desk/",
-    )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
