@@ -147,7 +147,7 @@ def production_settings(**env):
         "'SESSION_COOKIE_SAMESITE', 'CSRF_COOKIE_SAMESITE']; "
         "print(json.dumps({n: getattr(s, n, None) for n in names}))"
     )
-    result = manage("shell", "-c", script, DJANGO_SECRET_KEY="p" * 50, **env)
+    result = manage("shell", "--verbosity", "0", "-c", script, DJANGO_SECRET_KEY="p" * 50, **env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
