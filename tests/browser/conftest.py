@@ -6,10 +6,15 @@ a ``reader`` page that records console errors, uncaught exceptions, failed reque
 ``assert_clean`` checks that none happened.
 """
 
+import datetime
 import os
 import shutil
 
 import pytest
+from django.utils import timezone
+
+from articles import images
+from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, jpeg_upload
 
 # Playwright's sync API runs an event loop in the test thread, and Django then refuses ORM calls from
 # it (factories, the database flush between tests). Nothing in this project is async; set for the
@@ -62,6 +67,38 @@ def browser_site(settings, live_server):
     settings.SITE_URL = live_server.url
 
 
+@pytest.fixture
+def newsroom():
+    """A lead story with a hero image, and 25 more under one tag: two pages of it."""
+    section = SectionFactory(name="Chips", slug="chips")
+    author = AuthorFactory(name="Ada Reporter", slug="ada-reporter")
+    tag = TagFactory(name="Semiconductors", slug="semiconductors")
+    now = timezone.now()
+    for i in range(25):
+        ArticleFactory(
+            title=f"Foundry update {i}",
+            section=section,
+            authors=[author],
+            tags=[tag],
+            published_at=now - datetime.timedelta(hours=i + 2),
+        )
+    lead = ArticleFactory(
+        title="Quantum foundry opens in Ohio",
+        standfirst="The plant will make chips for data centres.",
+        body="The plant opened today.\n\n## Why it matters\n\nIt makes **chips**.",
+        section=section,
+        authors=[author],
+        tags=[tag, TagFactory(name="Manufacturing", slug="manufacturing")],
+        published_at=now - datetime.timedelta(minutes=30),
+        is_featured=True,
+        hero_alt="The foundry at dawn",
+        hero_credit="Agency photo",
+    )
+    lead.hero_image = images.prepare_upload(jpeg_upload()).content
+    lead.save()
+    return lead, tag
+
+
 class PageProblems:
     def __init__(self, page):
         self.problems = []
@@ -83,6 +120,51 @@ def reader(page, live_server):
     page.site = live_server.url
     page.set_default_timeout(10_000)
     return page
+
+
+# What the focused element shows: an outline of at least 2px, or a box shadow (a ring) instead, on
+# itself or on one of the three boxes round it.
+FOCUSED_ELEMENT = """(target) => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return null;
+    const box = el.getBoundingClientRect();
+    // The ring may be drawn round a box holding the element (a search field inside a widget).
+    const ringed = (node) => {
+        const style = getComputedStyle(node);
+        return (style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2)
+            || (style.boxShadow !== "none" && style.boxShadow !== "");
+    };
+    const holders = [el];
+    while (holders.length < 4 && holders.at(-1).parentElement) holders.push(holders.at(-1).parentElement);
+    const text = (el.getAttribute("aria-label") || el.innerText || el.value || el.name || "").trim();
+    return {
+        description: `<${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}`
+            + `${el.type ? " type=" + el.type : ""}${el.className ? " class=" + el.className : ""}>`
+            + ` ${text.slice(0, 60)}`,
+        ringed: holders.some(ringed),
+        onScreen: box.width >= 2 && box.height >= 2 && box.bottom > 0 && box.right > 0
+            && box.top < innerHeight && box.left < innerWidth,
+        isTarget: el.matches(target.selector)
+            && (!target.text || text.replace(/\\s+/g, " ") === target.text),
+    };
+}"""
+
+
+def tab_to(page, selector, text=None, limit=80):
+    """Press Tab until the focused element matches ``selector`` (and has ``text``, if given), checking
+    at every stop that the focus can be seen: a ring around an element on the screen. Where the page
+    put the focus on the target itself (autofocus), no key is pressed."""
+    if (page.evaluate(FOCUSED_ELEMENT, {"selector": selector, "text": text}) or {}).get("isTarget"):
+        return page.locator(":focus")
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED_ELEMENT, {"selector": selector, "text": text})
+        assert focused is not None, f"{page.url}: Tab left the page before reaching {selector} {text or ''}"
+        assert focused["ringed"], f"{page.url}: no visible focus on {focused['description']}"
+        assert focused["onScreen"], f"{page.url}: the focus is off screen, on {focused['description']}"
+        if focused["isTarget"]:
+            return page.locator(":focus")
+    raise AssertionError(f"{page.url}: {selector} {text or ''} not reached in {limit} presses of Tab")
 
 
 def assert_clean(page):

@@ -3,7 +3,7 @@
 import pytest
 
 from articles.models import Article
-from tests.browser.conftest import BROWSER_DB, assert_clean
+from tests.browser.conftest import BROWSER_DB, assert_clean, tab_to
 from tests.factories import AuthorFactory, SectionFactory, jpeg_upload
 
 pytestmark = BROWSER_DB
@@ -67,4 +67,62 @@ def test_an_editor_signs_in_uploads_a_hero_image_and_publishes(reader, editor, t
     assert reader.get_by_role("heading", level=1).inner_text() == "Quantum foundry opens in Ohio"
     hero = reader.locator("img[alt='The foundry at dawn']")
     assert hero.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert_clean(reader)
+
+
+def test_an_editor_publishes_with_the_keyboard_alone(reader, editor, tmp_path):
+    SectionFactory(name="Chips", slug="chips")
+    AuthorFactory(name="Ada Reporter", slug="ada-reporter")
+    picture = tmp_path / "foundry.jpg"
+    picture.write_bytes(jpeg_upload().read())
+    keys = reader.keyboard
+
+    reader.goto(reader.site + "/admin/")
+    tab_to(reader, "#id_username")
+    keys.type("editor")
+    tab_to(reader, "#id_password", limit=1)
+    keys.type("correct horse battery")
+    keys.press("Enter")
+    reader.wait_for_url(reader.site + "/admin/")
+    tab_to(reader, "a[href$='/admin/articles/article/add/']")
+    keys.press("Enter")
+    reader.wait_for_url(reader.site + "/admin/articles/article/add/")
+
+    tab_to(reader, "#id_title")
+    keys.type("Quantum foundry opens in Ohio")
+    tab_to(reader, "#id_standfirst")
+    keys.type("The plant will make chips for data centres.")
+    tab_to(reader, "#id_body")
+    keys.type("The plant opened today. It makes **chips**.")
+    tab_to(reader, "#id_hero_image")
+    with reader.expect_file_chooser() as chooser:
+        keys.press("Space")
+    chooser.value.set_files(picture)
+    tab_to(reader, "#id_hero_alt")
+    keys.type("The foundry at dawn")
+    tab_to(reader, "#id_hero_credit")
+    keys.type("Agency photo")
+    # The autocomplete fields: open with Enter, type to search, Enter to take the match.
+    tab_to(reader, "#id_section + .select2 .select2-selection")
+    keys.press("Enter")
+    keys.type("Chi")
+    reader.locator(".select2-results__option--highlighted", has_text="Chips").wait_for()
+    keys.press("Enter")
+    tab_to(reader, "#id_authors + .select2 .select2-search__field")
+    keys.type("Ada")
+    reader.locator(".select2-results__option--highlighted", has_text="Ada Reporter").wait_for()
+    keys.press("Enter")
+    tab_to(reader, "#id_tags")
+    keys.type("Semiconductors")
+    tab_to(reader, "#id_status")
+    keys.type("Published")  # a closed select takes the option whose label is typed
+    tab_to(reader, "input[type=submit]", text="Save")
+    with reader.expect_navigation():
+        keys.press("Enter")
+
+    assert "was added successfully" in reader.locator(".messagelist").inner_text()
+    article = Article.objects.get(slug="quantum-foundry-opens-in-ohio")
+    assert article.is_live and article.hero_renditions["sizes"]
+    assert article.section.name == "Chips" and [a.name for a in article.authors.all()] == ["Ada Reporter"]
+    assert [t.name for t in article.tags.all()] == ["Semiconductors"]
     assert_clean(reader)

@@ -5,7 +5,7 @@ import re
 from django.core import mail
 
 from articles.models import Subscriber
-from tests.browser.conftest import BROWSER_DB, assert_clean
+from tests.browser.conftest import BROWSER_DB, assert_clean, tab_to
 from tests.factories import ArticleFactory, TagFactory
 
 pytestmark = BROWSER_DB
@@ -32,4 +32,30 @@ def test_following_a_tag_by_email_through_to_the_confirmation(reader):
     subscriber = Subscriber.objects.get(email="reader@example.com")
     assert subscriber.is_confirmed and subscriber.frequency == "daily"
     assert [follow.tag for follow in subscriber.follows.all()] == [tag]
+    assert_clean(reader)
+
+
+def test_following_a_tag_with_the_keyboard_alone(reader):
+    tag = TagFactory(name="Semiconductors", slug="semiconductors")
+    ArticleFactory(title="Foundry opens", tags=[tag])
+    reader.goto(reader.site + tag.get_absolute_url())
+    tab_to(reader, "input[type=email]")
+    reader.keyboard.type("reader@example.com")
+    tab_to(reader, "input[type=radio]", limit=1)  # the group's checked choice: Immediately
+    reader.keyboard.press("ArrowDown")  # moves to, and checks, Daily digest
+    tab_to(reader, "button", text="Follow Semiconductors", limit=1)
+    reader.keyboard.press("Enter")
+    # The page with a CSRF token: its button, once more.
+    reader.wait_for_url("**/tags/semiconductors/follow/")
+    tab_to(reader, "button", text="Follow Semiconductors")
+    reader.keyboard.press("Enter")
+    reader.get_by_role("heading", name="Check your inbox").wait_for()
+
+    link = re.search(r"https?://\S+/follow/confirm/\S+/", mail.outbox[0].body).group(0)
+    reader.goto(link)
+    tab_to(reader, "button", text="Yes, send me these stories")
+    reader.keyboard.press("Enter")
+    reader.get_by_role("heading", name="You are subscribed").wait_for()
+    subscriber = Subscriber.objects.get(email="reader@example.com")
+    assert subscriber.is_confirmed and subscriber.frequency == "daily"
     assert_clean(reader)

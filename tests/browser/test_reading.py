@@ -1,47 +1,10 @@
 """A reader in Chromium: the front page, a story, its tags, a tag's pages, search; phone-width layout."""
 
-import datetime
-
 import pytest
-from django.utils import timezone
 
-from articles import images
-from tests.browser.conftest import BROWSER_DB, assert_clean, assert_no_horizontal_scroll
-from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, jpeg_upload
+from tests.browser.conftest import BROWSER_DB, assert_clean, assert_no_horizontal_scroll, tab_to
 
 pytestmark = BROWSER_DB
-
-
-@pytest.fixture
-def newsroom():
-    """A lead story with a hero image, and 25 more under one tag: two pages of it."""
-    section = SectionFactory(name="Chips", slug="chips")
-    author = AuthorFactory(name="Ada Reporter", slug="ada-reporter")
-    tag = TagFactory(name="Semiconductors", slug="semiconductors")
-    now = timezone.now()
-    for i in range(25):
-        ArticleFactory(
-            title=f"Foundry update {i}",
-            section=section,
-            authors=[author],
-            tags=[tag],
-            published_at=now - datetime.timedelta(hours=i + 2),
-        )
-    lead = ArticleFactory(
-        title="Quantum foundry opens in Ohio",
-        standfirst="The plant will make chips for data centres.",
-        body="The plant opened today.\n\n## Why it matters\n\nIt makes **chips**.",
-        section=section,
-        authors=[author],
-        tags=[tag, TagFactory(name="Manufacturing", slug="manufacturing")],
-        published_at=now - datetime.timedelta(minutes=30),
-        is_featured=True,
-        hero_alt="The foundry at dawn",
-        hero_credit="Agency photo",
-    )
-    lead.hero_image = images.prepare_upload(jpeg_upload()).content
-    lead.save()
-    return lead, tag
 
 
 def test_reading_the_front_page_and_opening_the_lead_story(reader, newsroom):
@@ -114,3 +77,69 @@ def test_browsers_asking_for_favicon_ico_get_the_icon(reader, newsroom):
     response = reader.goto(reader.site + "/favicon.ico")
     assert response.ok and response.headers["content-type"].startswith("image/")
     assert_clean(reader)
+
+
+# The same flows with the keyboard alone: Tab to a control (its focus ring visible at every stop),
+# Enter to use it.
+
+
+def test_the_skip_link_is_the_first_stop_and_jumps_to_the_content(reader, newsroom):
+    reader.goto(reader.site + "/")
+    skip = tab_to(reader, "a.skip-link", limit=1)
+    box = skip.bounding_box()
+    assert box["y"] >= 0 and box["height"] > 10  # shown on screen once focused
+    reader.keyboard.press("Enter")
+    assert reader.evaluate("document.activeElement.id") == "main"
+    # The next Tab goes into the content, past the header's links and search.
+    tab_to(reader, "main a", limit=1)
+    assert_clean(reader)
+
+
+def test_keyboard_front_page_to_the_lead_story(reader, newsroom):
+    lead, _ = newsroom
+    reader.goto(reader.site + "/")
+    tab_to(reader, "main a", text=lead.title)
+    reader.keyboard.press("Enter")
+    reader.wait_for_url(f"**{lead.get_absolute_url()}")
+    assert reader.get_by_role("heading", level=1).inner_text() == lead.title
+    assert_clean(reader)
+
+
+def test_keyboard_story_to_a_tag_page(reader, newsroom):
+    lead, _ = newsroom
+    reader.goto(reader.site + lead.get_absolute_url())
+    tab_to(reader, "main a", text="Manufacturing")
+    reader.keyboard.press("Enter")
+    reader.wait_for_url("**/tags/manufacturing/")
+    assert_clean(reader)
+
+
+def test_keyboard_tag_pagination(reader, newsroom):
+    _, tag = newsroom
+    reader.goto(reader.site + tag.get_absolute_url())
+    tab_to(reader, ".pagination a", text="Older →")
+    reader.keyboard.press("Enter")
+    reader.wait_for_url("**?page=2")
+    tab_to(reader, ".pagination a", text="← Newer")
+    reader.keyboard.press("Enter")
+    reader.wait_for_url("**?page=1")
+    assert_clean(reader)
+
+
+def test_keyboard_search(reader, newsroom):
+    lead, _ = newsroom
+    reader.goto(reader.site + "/")
+    tab_to(reader, "input[type=search]")
+    reader.keyboard.type("quantum foundry")
+    reader.keyboard.press("Enter")
+    reader.wait_for_url("**/search/?q=quantum+foundry")
+    tab_to(reader, "main a", text=lead.title)
+    assert_clean(reader)
+
+
+def test_tab_to_fails_where_focus_cannot_be_seen(reader, newsroom):
+    """The focus check can fail: with the focus ring taken away, the first Tab is caught."""
+    reader.goto(reader.site + "/")
+    reader.evaluate("document.styleSheets[0].insertRule('*:focus { outline: none !important }')")
+    with pytest.raises(AssertionError, match="no visible focus on <a class=skip-link> Skip to content"):
+        tab_to(reader, "main a")
