@@ -105,7 +105,9 @@ def decorate(articles, query, vendor):
         article.search_title = mark_terms(article.title, pattern)
         article.search_standfirst = mark_terms(article.standfirst, pattern)
         found = pattern is not None and pattern.search(article.excerpt)
-        article.search_snippet = mark_terms(article.excerpt, pattern) if found else ""
+        # The page puts an ellipsis at each end of a snippet; a cut excerpt already ends with one.
+        snippet = article.excerpt.removesuffix("…").rstrip()
+        article.search_snippet = mark_terms(snippet, pattern) if found else ""
 
 
 # PostgreSQL

@@ -456,3 +456,11 @@ def test_a_word_in_very_many_stories_ranks_only_the_newest_matches(client, db, n
     monkeypatch.setattr(search_module, "RANKED_MATCHES", 50)
     response = search(client, "quasar")
     assert titles(response)[0] == oldest.title  # with every match ranked, the best one leads
+
+
+def test_a_snippet_has_one_ellipsis_at_each_end(client, db):
+    ArticleFactory(title="Markets", body="Gadgetron news. " + "More words follow here. " * 60)
+    main = parse(search(client, "gadgetron")).find(".//main")
+    snippet = "".join(main.find(".//p[@class='search-snippet']").itertext())
+    assert snippet.startswith("… ") and snippet.endswith(" …")
+    assert "… …" not in snippet and "……" not in snippet
