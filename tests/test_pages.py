@@ -221,3 +221,11 @@ def test_listing_query_budgets_stay_flat_from_10_to_200_articles(
             assert client.get(url).status_code == 200
         counts.append(len(captured.captured_queries))
     assert counts[0] == counts[1], f"{url}: {counts}"
+
+
+def test_the_footer_offers_a_page_feed_only_where_it_differs_from_the_site_feed(client, db):
+    tag = TagFactory(name="Chips", slug="chips")
+    ArticleFactory(tags=[tag])
+    assert "This page's RSS feed" not in client.get("/").content.decode()
+    tag_page = client.get("/tags/chips/").content.decode()
+    assert '<a href="/tags/chips/feed/">This page\'s RSS feed</a>' in tag_page

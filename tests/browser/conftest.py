@@ -136,18 +136,44 @@ FOCUSED_ELEMENT = """(target) => {
     };
     const holders = [el];
     while (holders.length < 4 && holders.at(-1).parentElement) holders.push(holders.at(-1).parentElement);
+    const ringHolder = holders.find(ringed);
+    // A box that scrolls or hides its overflow cuts off whatever of the ring lies outside it.
+    let clippedBy = null;
+    if (ringHolder) {
+        const style = getComputedStyle(ringHolder);
+        const reach = parseFloat(style.outlineWidth) + Math.max(0, parseFloat(style.outlineOffset)) - 0.5;
+        const ring = ringHolder.getBoundingClientRect();
+        for (let box = ringHolder.parentElement; box && box !== document.body; box = box.parentElement) {
+            const boxStyle = getComputedStyle(box);
+            if (boxStyle.overflowX === "visible" && boxStyle.overflowY === "visible") continue;
+            const edge = box.getBoundingClientRect();
+            if (ring.top - reach < edge.top || ring.left - reach < edge.left
+                || ring.bottom + reach > edge.bottom || ring.right + reach > edge.right) {
+                clippedBy = `<${box.tagName.toLowerCase()} class=${box.className}>`;
+                break;
+            }
+        }
+    }
     const text = (el.getAttribute("aria-label") || el.innerText || el.value || el.name || "").trim();
     return {
         description: `<${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}`
             + `${el.type ? " type=" + el.type : ""}${el.className ? " class=" + el.className : ""}>`
             + ` ${text.slice(0, 60)}`,
-        ringed: holders.some(ringed),
+        ringed: Boolean(ringHolder),
+        clippedBy,
         onScreen: box.width >= 2 && box.height >= 2 && box.bottom > 0 && box.right > 0
             && box.top < innerHeight && box.left < innerWidth,
         isTarget: el.matches(target.selector)
             && (!target.text || text.replace(/\\s+/g, " ") === target.text),
     };
 }"""
+
+
+def assert_focus_seen(page, focused):
+    where = f"{page.url}: {focused['description']}"
+    assert focused["ringed"], f"{where}: no visible focus"
+    assert focused["onScreen"], f"{where}: the focus is off screen"
+    assert focused["clippedBy"] is None, f"{where}: its focus ring is cut off by {focused['clippedBy']}"
 
 
 def tab_to(page, selector, text=None, limit=80):
@@ -160,11 +186,22 @@ def tab_to(page, selector, text=None, limit=80):
         page.keyboard.press("Tab")
         focused = page.evaluate(FOCUSED_ELEMENT, {"selector": selector, "text": text})
         assert focused is not None, f"{page.url}: Tab left the page before reaching {selector} {text or ''}"
-        assert focused["ringed"], f"{page.url}: no visible focus on {focused['description']}"
-        assert focused["onScreen"], f"{page.url}: the focus is off screen, on {focused['description']}"
+        assert_focus_seen(page, focused)
         if focused["isTarget"]:
             return page.locator(":focus")
     raise AssertionError(f"{page.url}: {selector} {text or ''} not reached in {limit} presses of Tab")
+
+
+def tab_through(page, limit=400):
+    """Press Tab from the top of the page until the focus leaves it, checking every stop as tab_to
+    does; the number of stops."""
+    for stop in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED_ELEMENT, {"selector": "*", "text": None})
+        if focused is None:
+            return stop
+        assert_focus_seen(page, focused)
+    raise AssertionError(f"{page.url}: still on the page after {limit} presses of Tab")
 
 
 def assert_clean(page):

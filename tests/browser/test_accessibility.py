@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from articles import follows, preview
 from articles.models import Article, Author, Section, Subscriber, Tag
-from tests.browser.conftest import BROWSER_DB, assert_clean
+from tests.browser.conftest import BROWSER_DB, assert_clean, tab_through
 from tests.factories import ArticleFactory
 
 pytestmark = BROWSER_DB
@@ -100,6 +100,15 @@ def test_every_public_page_type_passes_axe(reader, public_pages, scheme):
             found[name] = violations
     assert found == {}
     assert_clean(reader)
+
+
+@pytest.mark.parametrize(("scheme", "width"), [("light", 1280), ("dark", 1280), ("light", 375)])
+def test_the_focus_can_be_seen_at_every_stop_of_every_public_page(reader, public_pages, scheme, width):
+    reader.set_viewport_size({"width": width, "height": 800})
+    reader.emulate_media(color_scheme=scheme)
+    for name, path in public_pages.items():
+        reader.goto(reader.site + path)
+        assert tab_through(reader) >= 5, f"{name}: too few focus stops: is the page there?"
 
 
 def test_the_follow_form_with_an_error_passes_axe(reader, public_pages):
