@@ -141,7 +141,8 @@ FOCUSED_ELEMENT = """(target) => {
     let clippedBy = null;
     if (ringHolder) {
         const style = getComputedStyle(ringHolder);
-        const reach = parseFloat(style.outlineWidth) + Math.max(0, parseFloat(style.outlineOffset)) - 0.5;
+        // How far the ring reaches outside the element: a negative offset draws it inside.
+        const reach = Math.max(0, parseFloat(style.outlineWidth) + parseFloat(style.outlineOffset)) - 0.5;
         const ring = ringHolder.getBoundingClientRect();
         for (let box = ringHolder.parentElement; box && box !== document.body; box = box.parentElement) {
             const boxStyle = getComputedStyle(box);
