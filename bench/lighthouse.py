@@ -62,12 +62,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.load_pages import HOST, SEED_SLUG, Serve, default_workers, free_port, get, site_env  # noqa: E402
+from bench.load_pages import HOST, SEED_SLUG, Serve, default_workers, free_port, get, run, site_env  # noqa: E402
+from bench.node_tools import node_version, npm_install, prepare_demo_site  # noqa: E402
 
 LIGHTHOUSE_VERSION = "12.2.3"
 MIN_NODE = (18, 16)  # Lighthouse 12's "engines"
 CACHE = ROOT / ".cache" / "lighthouse"  # outside git's view, kept between runs
-PACKAGE = CACHE / "node_modules" / "lighthouse"
 DRIVER = CACHE / "audit.mjs"
 PORTS = range(8930, 8940)  # load_pages.py takes 8910-8919, observatory.py 8920-8929: all may run at once
 CHROME = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
@@ -215,47 +215,12 @@ print("PAGES " + json.dumps(pages))
 PAGE_NAMES = ["home", "article", "section", "tag", "tag-index", "author", "archive", "search", "follow"]
 
 
-def run(cmd, **kwargs):
-    return subprocess.run(cmd, check=False, capture_output=True, text=True, **kwargs)  # noqa: S603
-
-
 def install_lighthouse():
     """Lighthouse in CACHE at LIGHTHOUSE_VERSION, and the driver next to it."""
-    node = shutil.which("node")
-    if node is None:
-        sys.exit("node is not installed (Lighthouse is a Node.js program; version 18.16 or later).")
-    version = run([node, "--version"]).stdout.strip()
-    if tuple(int(part) for part in version.lstrip("v").split(".")[:2]) < MIN_NODE:
-        sys.exit(f"node {version} is too old for Lighthouse {LIGHTHOUSE_VERSION} (18.16 or later).")
-    manifest = PACKAGE / "package.json"
-    installed = json.loads(manifest.read_text())["version"] if manifest.exists() else None
-    if installed != LIGHTHOUSE_VERSION:
-        npm = shutil.which("npm")
-        if npm is None:
-            sys.exit(f"npm is not installed: needed once, to install lighthouse into {CACHE}.")
-        CACHE.mkdir(parents=True, exist_ok=True)
-        # A package.json of its own: npm installs next to the closest one, never into the project.
-        if not (CACHE / "package.json").exists():
-            (CACHE / "package.json").write_text('{"private": true}\n')
-        print(f"Installing lighthouse@{LIGHTHOUSE_VERSION} into {CACHE.relative_to(ROOT)} ...", flush=True)
-        done = run(
-            [npm, "install", "--prefix", str(CACHE), "--no-audit", "--no-fund"]
-            + ["--save-exact", f"lighthouse@{LIGHTHOUSE_VERSION}"],
-            timeout=600,
-        )
-        if done.returncode != 0:
-            sys.exit(f"npm install failed:\n{done.stdout}\n{done.stderr}")
+    node, version = node_version(MIN_NODE, f"Lighthouse {LIGHTHOUSE_VERSION}")
+    npm_install(CACHE, "lighthouse", LIGHTHOUSE_VERSION)
     DRIVER.write_text(DRIVER_SOURCE)
     return node, version
-
-
-def prepare_site(env):
-    """A SQLite database with the demo stories, their pictures in MEDIA_ROOT."""
-    python = str(ROOT / ".venv" / "bin" / "python")
-    for step in (["migrate", "--no-input"], ["load_demo"]):
-        done = run([python, "manage.py", *step], cwd=ROOT, env=env, timeout=300)
-        if done.returncode != 0:
-            sys.exit(f"manage.py {' '.join(step)} failed:\n{done.stdout}\n{done.stderr}")
 
 
 def find_pages(env, wanted):
@@ -545,7 +510,7 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     reports = {}
     try:
-        prepare_site(env)
+        prepare_demo_site(env)
         pages, all_paths = find_pages(env, wanted)
         media_server.start()
         serve.start()

@@ -32,7 +32,6 @@ scanner also tries https:// on the same port, which fails, as it should).
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.load_pages import HOST, SEED_SLUG, Serve, default_workers, free_port, get, site_env  # noqa: E402
+from bench.load_pages import HOST, SEED_SLUG, Serve, default_workers, free_port, get, run, site_env  # noqa: E402
+from bench.node_tools import node_version, npm_install, prepare_demo_site  # noqa: E402
 
 SCANNER = "@mdn/mdn-http-observatory"
 SCANNER_VERSION = "1.4.8"
@@ -54,50 +54,15 @@ HTTPS_ONLY = {"redirection", "strict-transport-security"}
 RESULT = ROOT / "bench" / "results" / "observatory.json"
 
 
-def run(cmd, **kwargs):
-    return subprocess.run(cmd, check=False, capture_output=True, text=True, **kwargs)  # noqa: S603
-
-
 def install_scanner():
     """The scanner in CACHE, at SCANNER_VERSION, with the two lists its postinstall would download."""
-    node = shutil.which("node")
-    if node is None:
-        sys.exit("node is not installed (the scanner is a Node.js program; version 20 or later).")
-    version = run([node, "--version"]).stdout.strip()
-    if int(version.lstrip("v").split(".")[0]) < 20:
-        sys.exit(f"node {version} is too old for the scanner (20 or later).")
-    manifest = PACKAGE / "package.json"
-    installed = json.loads(manifest.read_text())["version"] if manifest.exists() else None
-    if installed != SCANNER_VERSION:
-        npm = shutil.which("npm")
-        if npm is None:
-            sys.exit(f"npm is not installed: needed once, to install {SCANNER} into {CACHE}.")
-        CACHE.mkdir(parents=True, exist_ok=True)
-        # A package.json of its own: npm installs next to the closest one, never into the project.
-        if not (CACHE / "package.json").exists():
-            (CACHE / "package.json").write_text('{"private": true}\n')
-        print(f"Installing {SCANNER}@{SCANNER_VERSION} into {CACHE.relative_to(ROOT)} ...", flush=True)
-        done = run(
-            [npm, "install", "--prefix", str(CACHE), "--ignore-scripts", "--no-audit", "--no-fund"]
-            + ["--save-exact", f"{SCANNER}@{SCANNER_VERSION}"],
-            timeout=600,
-        )
-        if done.returncode != 0:
-            sys.exit(f"npm install failed:\n{done.stdout}\n{done.stderr}")
+    node, version = node_version((20, 0), "the scanner")
+    npm_install(CACHE, SCANNER, SCANNER_VERSION, "--ignore-scripts")
     for name, empty in (("hsts-preload.json", "{}"), ("tld-list.json", "[]")):
         path = PACKAGE / "conf" / name
         if not path.exists():
             path.write_text(empty + "\n")
     return node, version
-
-
-def prepare_site(folder, env):
-    """A SQLite database with the demo stories (and their pictures) for the server to show."""
-    python = str(ROOT / ".venv" / "bin" / "python")
-    for step in (["migrate", "--no-input"], ["load_demo"]):
-        done = run([python, "manage.py", *step], cwd=ROOT, env=env, timeout=300)
-        if done.returncode != 0:
-            sys.exit(f"manage.py {' '.join(step)} failed:\n{done.stdout}\n{done.stderr}")
 
 
 def scan(node, target):
@@ -181,7 +146,7 @@ def main():
     pages = {"/": f"{HOST}:{port}", f"/news/{SEED_SLUG}/": f"{HOST}:{port}/news/{SEED_SLUG}/"}
     scans, failing = {}, {}
     try:
-        prepare_site(folder, env)
+        prepare_demo_site(env)
         serve.start()
         serve.wait_ready(default_workers(env))
         print(f"make serve on {HOST}:{port} (gunicorn master {serve.master}), SQLite in {folder}", flush=True)
