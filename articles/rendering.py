@@ -16,7 +16,7 @@ from django.conf import settings
 
 from articles.timelimit import ChildDied, TimeLimitExceeded, run_with_time_limit
 
-RENDERER_VERSION = 2  # bump when the output changes, so stored body_html can be re-rendered
+RENDERER_VERSION = 3  # bump when the output changes, so stored body_html can be re-rendered
 
 # A long-read is ~60k characters; 200k leaves room for the longest features while keeping the worst
 # legitimate input well inside the time limit (a 200k-char article renders in well under a second).
@@ -143,6 +143,62 @@ def _is_external(value: str, site_host: str | None) -> bool:
     return bool(parts.scheme or parts.netloc) and parts.scheme != "mailto" and parts.hostname != site_host
 
 
+# Elements whose content the parser reads as text up to their own end tag ("raw text" and "RCDATA"), or
+# never ends (plaintext), and dropped elements that hold ordinary content: opened and never closed, each
+# would take everything after it, the rest of the story, with it.
+RAW_TEXT_ELEMENTS = frozenset(
+    {"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"}
+)
+_SWALLOWING_RE = re.compile(
+    r"<!--|<(/?)(script|style|xmp|iframe|noembed|noframes|noscript|textarea|title|plaintext"
+    r"|template|object|applet)(?=[\s/>])",
+    re.IGNORECASE,
+)
+
+
+def escape_unclosed(fragment: str) -> str:
+    """``fragment`` with the "<" of every element (or comment) that is opened and never closed turned into
+    "&lt;", so the text after it is kept (showing the stray tag) instead of vanishing with it.
+
+    An editor who pastes "<style>" and nothing to close it should see that on the preview, not lose the
+    paragraphs below it. Closed ones are left alone: a whole <script>…</script> still goes, as intended.
+    """
+    unclosed, open_elements, never_closed = [], {}, set()
+    position = 0
+    while match := _SWALLOWING_RE.search(fragment, position):
+        start, position = match.start(), match.end()
+        closing, name = match.group(1), (match.group(2) or "").lower()
+        if not name:  # a comment runs to the first "-->" ("<!-->" and "<!--->" close themselves)
+            end = fragment.find("-->", start + 2)
+            if end == -1:
+                unclosed.append(start)
+            else:
+                position = end + 3
+        elif closing:
+            if open_elements.get(name):
+                open_elements[name].pop()
+        elif name == "plaintext":
+            unclosed.append(start)
+        elif name in RAW_TEXT_ELEMENTS:
+            # Its content is text up to the first "</name": nothing inside can open or close anything.
+            end = (
+                None
+                if name in never_closed
+                else re.compile(rf"</{name}[\s/>]", re.I).search(fragment, position)
+            )
+            if end is None:
+                never_closed.add(name)  # so a thousand stray openers cost one search, not a thousand
+                unclosed.append(start)
+            else:
+                position = end.end()
+        else:
+            open_elements.setdefault(name, []).append(start)
+    unclosed.extend(start for starts in open_elements.values() for start in starts)
+    for start in sorted(unclosed, reverse=True):
+        fragment = f"{fragment[:start]}&lt;{fragment[start + 1 :]}"
+    return fragment
+
+
 class _PostFilter(html5lib_shim.Filter):
     """Runs after bleach's sanitizer: drop DROP_WITH_CONTENT subtrees, demote h1, check URLs, add rel."""
 
@@ -204,7 +260,7 @@ def clean_html(fragment: str) -> str:
     # Always double quotes: bleach undoes its escaping of "&" only inside double-quoted values, so a
     # value holding a quote (which html5lib would single-quote) gained an "&amp;" on every pass.
     cleaner.serializer.use_best_quote_char = False
-    cleaned = cleaner.clean(fragment)
+    cleaned = cleaner.clean(escape_unclosed(fragment))
     for _ in range(MAX_CLEAN_PASSES):
         again = cleaner.clean(cleaned)
         if again == cleaned:

@@ -394,3 +394,62 @@ def test_output_parses_to_expected_structure(seed_html):
         "p",
         "p",
     ]
+
+
+def visible_text(fragment):
+    return " ".join("".join(html5lib.parseFragment(fragment, namespaceHTMLElements=False).itertext()).split())
+
+
+# (what the editor typed, what the reader then sees of it)
+SWALLOWING_OPENERS = [
+    *((f"<{name}>", f"<{name}>") for name in sorted(rendering.RAW_TEXT_ELEMENTS)),
+    ("<STYLE type='text/css'>", "<STYLE type='text/css'>"),
+    ("<plaintext>", "<plaintext>"),
+    ("<template>", "<template>"),
+    ("<object data=x>", "<object data=x>"),
+    ("<applet>", "<applet>"),
+    ("<div><!-- never closed", "never closed"),
+]
+
+
+@pytest.mark.parametrize(("opener", "shown"), SWALLOWING_OPENERS)
+@pytest.mark.parametrize("where", ["own block", "inline", "last line"])
+def test_text_after_an_unclosed_element_is_kept(opener, shown, where):
+    """An element (or comment) opened and never closed would take the rest of the story with it: the
+    stray tag is shown as text instead, and every word after it reaches the reader."""
+    body = {
+        "own block": f"A first paragraph.\n\n{opener}<img src=x>\n\nThe editor's closing words.",
+        "inline": f"A first paragraph with {opener} inside.\n\nThe editor's closing words.",
+        "last line": f"A first paragraph.\n\nThe editor's closing words.\n\n{opener}",
+    }[where]
+    text = visible_text(render_markdown(body))
+    assert "A first paragraph" in text
+    assert "The editor's closing words." in text.replace("’", "'")
+    assert shown in text.replace("–", "--")  # the stray tag is shown (smarty may turn "--" into a dash)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "A\n\n<script>alert(1)</script>\n\nB",
+        "A\n\n<style>p { color: red }</STYLE >\n\nB",
+        "A\n\n<object data=x><p>fallback</p></object>\n\nB",
+        "A\n\n<div><!-- a note to the desk --></div>\n\nB",
+    ],
+)
+def test_closed_elements_still_go_with_their_content(body):
+    out = render_markdown(body)
+    assert visible_text(out) == "A B"
+
+
+def test_tags_in_code_are_untouched_by_the_unclosed_check():
+    out = render_markdown("Style it:\n\n```html\n<style>\nbody { margin: 0 }\n```\n\nThen `<script>` runs.")
+    assert '<code class="language-html">&lt;style&gt;\nbody { margin: 0 }\n</code>' in out
+    assert "<code>&lt;script&gt;</code> runs." in out
+
+
+def test_many_stray_openers_cost_one_search_each_kind():
+    """50,000 stray "<style>" (400 kB) are one search to the end, not 50,000: quadratic work would run
+    for many minutes, past the suite's per-test timeout."""
+    out = rendering.clean_html("<style>x" * 50_000)
+    assert out.count("&lt;style&gt;x") == 50_000
