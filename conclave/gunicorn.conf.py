@@ -27,6 +27,14 @@ keepalive = 5
 max_requests = 100_000
 max_requests_jitter = 10_000
 
+# Whether a request came over HTTPS is Django's call alone (DJANGO_BEHIND_TLS_PROXY decides whether the
+# proxy's X-Forwarded-Proto counts: SECURE_PROXY_SSL_HEADER). gunicorn's defaults would believe
+# X-Forwarded-Proto, -Ssl and -Protocol from 127.0.0.1, and from anyone on a unix socket, whatever that
+# setting says: a client could then turn on HSTS and HTTPS cache keys for itself.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
+forwarder_headers = ""
+
 # No access log of gunicorn's own: the site logs every request itself, as JSON with its request id,
 # status and duration (conclave/middleware.py). gunicorn's messages (start, workers, timeouts) go to
 # stdout as JSON too, one stream for the process manager or container runtime to collect.

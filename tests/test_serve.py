@@ -194,3 +194,43 @@ def test_with_the_database_unreachable_pages_are_a_503_and_healthz_says_so(serve
         if line["logger"] == "django.request"
     }
     assert "OperationalError" in errors["Service Unavailable: /"]
+
+
+FORWARDED_HTTPS = [
+    {"X-Forwarded-Proto": "https"},
+    {"X-Forwarded-Ssl": "on"},
+    {"X-Forwarded-Protocol": "ssl"},
+]
+
+
+@pytest.mark.parametrize("forwarded", FORWARDED_HTTPS, ids=lambda headers: next(iter(headers)))
+def test_forwarded_headers_do_not_make_a_request_https_without_the_proxy_setting(served, forwarded):
+    """DJANGO_BEHIND_TLS_PROXY is off: a client on 127.0.0.1 saying "this was HTTPS" is not believed
+    (no HSTS, no https:// cache key of its own)."""
+    base, _ = served
+    page = get(f"{base}/tags/?forwarded={uuid.uuid4().hex}", **forwarded)
+    assert page.status == 200
+    assert "Strict-Transport-Security" not in page.headers
+
+
+def test_behind_the_proxy_only_its_x_forwarded_proto_counts(served, tmp_path):
+    """A second server with the setting on (its static files are those `served` collected)."""
+    port = free_port()
+    env = server_env(
+        tmp_path,
+        port,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        CACHE_URL="locmemcache://",
+        DJANGO_BEHIND_TLS_PROXY="true",
+    )
+    log = tmp_path / "gunicorn.log"
+    server = start_gunicorn(env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(server, base, log, "/static/css/site.css")
+        assert "Strict-Transport-Security" in get(f"{base}/robots.txt", **FORWARDED_HTTPS[0]).headers
+        for other in FORWARDED_HTTPS[1:]:
+            assert "Strict-Transport-Security" not in get(f"{base}/robots.txt", **other).headers, other
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
