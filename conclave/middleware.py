@@ -9,7 +9,7 @@ import uuid
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.template import loader
 from django.template.defaultfilters import filesizeformat
 from django.views import defaults
@@ -115,6 +115,28 @@ class RequestSizeLimitMiddleware:
             # The rest of the body is not read: the connection cannot carry another request.
             response["Connection"] = "close"
             return response
+        return self.get_response(request)
+
+
+class UnstorableInputMiddleware:
+    """A 404 page, before any view runs, for an address whose path or query string holds NUL.
+
+    No database column can hold NUL (PostgreSQL refuses it in any text; SQLite quietly cuts the string
+    there), so no page, tag, token or search can be named by one: whatever a view would look up with
+    it, the honest answer is "not found". Checked once here rather than in every view, URL converter
+    and lookup that takes a string from the address, including those not written yet. Form fields are
+    the forms' business: Django's text fields refuse NUL with a message of their own.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info or any(
+            "\x00" in name or any("\x00" in value for value in values)
+            for name, values in request.GET.lists()
+        ):
+            return defaults.page_not_found(request, Http404("NUL in the address"))
         return self.get_response(request)
 
 

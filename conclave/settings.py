@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "conclave.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "conclave.middleware.RequestSizeLimitMiddleware",
+    "conclave.middleware.UnstorableInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Compresses what the page cache did not (staff, forms, pages not kept); after WhiteNoise, which
     # serves its own precompressed files.
