@@ -102,7 +102,7 @@ def _as_list(story, key):
     return [str(item).strip() for item in value if str(item).strip()]
 
 
-def _published_at(story):
+def story_published_at(story):
     value = story.meta.get("published_at")
     if value is None or isinstance(value, datetime.datetime):
         parsed = value
@@ -152,7 +152,7 @@ def import_story(story):
         setattr(article, field, str(meta.get(field) or "").strip())
     article.body = story.body
     article.status = status
-    article.published_at = _published_at(story)
+    article.published_at = story_published_at(story)
     article.section = _get_or_create_section(section_name) if section_name else None
     if meta.get("hero_image") and not article.hero_image:
         article.hero_image = _prepared_image(story)

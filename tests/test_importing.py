@@ -1,10 +1,14 @@
 """Markdown import and the demo loader."""
 
+import datetime
 from io import StringIO
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
 
 from articles.models import Article, Author, Revision, Section, Tag
 from tests.conftest import SEED_SLUG
@@ -114,3 +118,24 @@ def test_load_demo_is_idempotent(db, settings):
     assert "created" not in out.getvalue() and "updated" not in out.getvalue()
     assert {a.slug: (a.updated_at, a.hero_image.name) for a in Article.objects.all()} == articles
     assert sorted(media.rglob("*")) == files
+
+
+def test_demo_stories_are_dated_up_to_a_day_before_today(db):
+    """A new user's site is alive on any day: the newest demo story within the last day (so in the
+    news sitemap), the others spread behind it as in the files, and the same day's reload changes
+    nothing."""
+    for today in ("2031-03-04T10:30:00Z", "2031-03-04T23:59:00Z"):
+        with time_machine.travel(today, tick=False):
+            Article.objects.all().delete()
+            call_command("load_demo", stdout=StringIO())
+            now = timezone.now()
+            dates = sorted(Article.objects.values_list("published_at", flat=True))
+            assert now - datetime.timedelta(days=1, hours=1) <= dates[-1] <= now - datetime.timedelta(hours=1)
+            assert dates[-1] - dates[0] == datetime.timedelta(days=5, hours=23, minutes=30)  # as in the files
+            assert Article.objects.published().count() == len(dates)
+    with time_machine.travel("2031-03-04T23:59:30Z", tick=False):
+        out = StringIO()
+        call_command("load_demo", stdout=out)
+        assert "updated" not in out.getvalue()
+        sitemap = Client().get("/news-sitemap.xml").content.decode()
+        assert sitemap.count("<news:news>") >= 1  # published in the last 48 hours
