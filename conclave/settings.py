@@ -35,8 +35,8 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
 # Absolute links (canonical URLs, feeds, emails, social cards) are built from this, never from the
-# request's Host header.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# request's Host header. Unset, it is this machine on PORT (what `make run` and `make serve` listen on).
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip("/")
 SITE_NAME = "Conclave TechMedia"
 
 INSTALLED_APPS = [

@@ -4,7 +4,9 @@ DATABASE_URL and CACHE_URL still come from the environment, so the same suite ru
 local-memory cache (`make test`) and on PostgreSQL with Redis (the second half of `.ci/run`).
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret")
@@ -15,6 +17,8 @@ from conclave.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = tempfile.mkdtemp(prefix="conclave-test-media-")
+# Gone when the run ends (forked children leave through os._exit, so only the process that made it).
+atexit.register(shutil.rmtree, MEDIA_ROOT, ignore_errors=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
