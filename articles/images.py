@@ -5,6 +5,7 @@ Everything works on bytes and storage names, never local paths, so any Django st
 
 import contextlib
 import io
+import logging
 import posixpath
 import re
 import struct
@@ -14,11 +15,14 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, ImageOps
 
 from articles.timelimit import ChildDied, TimeLimitExceeded, run_with_time_limit
+
+logger = logging.getLogger(__name__)
 
 RENDITION_WIDTHS = (480, 800, 1200, 1600)
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -165,10 +169,46 @@ def write_renditions(source_name: str, storage=None) -> dict:
 def delete_renditions(renditions: dict, storage=None) -> None:
     """Delete the files listed by write_renditions(); files already gone are ignored."""
     storage = storage or default_storage
-    for entry in (renditions or {}).get("sizes", ()):
-        for key in ("webp", "jpeg"):
-            if entry.get(key):
-                storage.delete(entry[key])  # Django storages treat a missing file as already deleted
+    for name in rendition_names(renditions):
+        storage.delete(name)  # Django storages treat a missing file as already deleted
+
+
+def delete_if_rolled_back(names, storage=None) -> None:
+    """Delete these newly stored files if the transaction that wrote them is rolled back.
+
+    Files are not part of a transaction: an upload or renditions written by a save that then fails
+    (a tag that cannot be saved, a database error) would stay in storage, named by no row. Django has
+    on_commit and no "on rollback", but it drops an on_commit callback, uncalled, when the transaction
+    or the savepoint it was registered in rolls back. The guard registered here is held by nothing
+    else, so that drop is its end, and it then deletes the files.
+    """
+    transaction.on_commit(_DeletedUnlessCommitted(names, storage or default_storage))
+
+
+class _DeletedUnlessCommitted:
+    def __init__(self, names, storage):
+        self.names, self.storage, self.committed = [name for name in names if name], storage, False
+
+    def __call__(self):  # on commit: the files are the database's now
+        self.committed = True
+
+    def __del__(self):
+        if self.committed:
+            return
+        for name in self.names:
+            try:
+                self.storage.delete(name)
+            except Exception:  # a finaliser must not raise; the file is left for a person to remove
+                logger.warning("Could not delete %s after a rolled-back save", name, exc_info=True)
+
+
+def rendition_names(renditions: dict) -> list:
+    return [
+        entry[key]
+        for entry in (renditions or {}).get("sizes", ())
+        for key in ("webp", "jpeg")
+        if entry.get(key)
+    ]
 
 
 def _error(code, **params):

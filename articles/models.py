@@ -265,9 +265,12 @@ class Article(models.Model):
         text = tuple(getattr(self, name) for name in self.READER_TEXT_FIELDS)
         if self.is_live and getattr(self, "_loaded_text", text) != text:
             self.revised_at = timezone.now()
+        new_upload = bool(self.hero_image) and not self.hero_image._committed
         # One transaction with the renditions, so whatever runs on commit sees the finished article.
         with transaction.atomic():
             super().save(*args, **kwargs)
+            if new_upload:
+                images.delete_if_rolled_back([self.hero_image.name], self.hero_image.storage)
             self._loaded_text = text
             self._loaded_status = self.status
             self.refresh_renditions()
@@ -345,9 +348,11 @@ class Article(models.Model):
         stale = self.hero_renditions
         storage = self.hero_image.storage
         self.hero_renditions = images.write_renditions(source, storage) if source else {}
+        images.delete_if_rolled_back(images.rendition_names(self.hero_renditions), storage)
         type(self).objects.filter(pk=self.pk).update(hero_renditions=self.hero_renditions)
         if stale:
-            images.delete_renditions(stale, storage)
+            # Once the row names the new set for good: a rolled-back save keeps the old one in use.
+            transaction.on_commit(lambda: images.delete_renditions(stale, storage))
 
     # Presentation helpers: cheap string work over the stored rendition names, no storage I/O.
 

@@ -23,10 +23,13 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import InMemoryStorage, default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
+from django.db import transaction
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from articles import images
 from articles.images import delete_renditions, prepare_upload, write_renditions
+from articles.models import Article
+from tests.factories import ArticleFactory, jpeg_upload
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "corpora" / "images"
@@ -557,3 +560,43 @@ def test_django_upload_classes_are_accepted(kind):
     prepared = prepare_upload(upload)
     assert (prepared.content.name, prepared.width, prepared.format) == ("hopper.jpg", 128, "JPEG")
     upload.close()
+
+
+def stored_files():
+    return {str(path.relative_to(settings.MEDIA_ROOT)) for path in Path(settings.MEDIA_ROOT).rglob("*.*")}
+
+
+def test_a_save_that_rolls_back_leaves_no_upload_or_renditions_behind(db):
+    """Files are no part of a transaction: what a failed save wrote is deleted when it rolls back."""
+    before = stored_files()
+    article = ArticleFactory(hero_alt="A blue test card")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        article.hero_image = prepare_upload(jpeg_upload("rolled-back.jpg")).content
+        article.save()
+        written = {article.hero_image.name, *images.rendition_names(article.hero_renditions)}
+        assert len(written) == 9 and written <= stored_files()  # the original and 8 renditions
+        raise RuntimeError("a tag that cannot be saved, say")
+    assert stored_files() == before
+    assert not Article.objects.get(pk=article.pk).hero_image
+
+
+def test_a_replaced_image_keeps_its_renditions_until_the_replacement_commits(
+    article_with_image, django_capture_on_commit_callbacks
+):
+    article = article_with_image
+    old_index = article.hero_renditions
+    old_renditions = set(images.rendition_names(old_index))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        article.hero_image = prepare_upload(jpeg_upload("replacement.jpg", colour=(200, 40, 40))).content
+        article.save()
+        raise RuntimeError
+    # The row still names the old set, and every file of it is still there for the page.
+    assert Article.objects.get(pk=article.pk).hero_renditions == old_index
+    assert old_renditions <= stored_files()
+
+    replaced = Article.objects.get(pk=article.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        replaced.hero_image = prepare_upload(jpeg_upload("replacement.jpg", colour=(200, 40, 40))).content
+        replaced.save()
+    assert not old_renditions & stored_files()  # gone once the new set is committed
+    assert set(images.rendition_names(replaced.hero_renditions)) <= stored_files()

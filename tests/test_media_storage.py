@@ -29,6 +29,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
+from articles.admin import ArticleAdmin
 from articles.models import Article
 from conclave.settings import s3_media_storage
 from tests.factories import jpeg_upload
@@ -412,3 +413,21 @@ def test_settings_keep_local_media_without_a_bucket():
     assert found["default"] == {"BACKEND": "django.core.files.storage.FileSystemStorage"}
     assert found["class"] == "django.core.files.storage.filesystem.FileSystemStorage"
     assert found["url"] == "/media/articles/2025/01/plant.jpg"
+
+
+def test_an_admin_save_that_fails_after_the_upload_leaves_nothing_in_the_bucket(
+    editor_client, s3_media, settings, monkeypatch
+):
+    """The upload and its renditions are written while the article row is saved; a failure after that
+    (here, saving the tags) rolls the row back, and the files with it."""
+
+    def failing_save_related(self, request, form, formsets, change):
+        raise RuntimeError("the tags could not be saved")
+
+    monkeypatch.setattr(ArticleAdmin, "save_related", failing_save_related)
+    editor_client.raise_request_exception = False
+    response = editor_client.post(ADD_URL, article_form(hero_image=jpeg_upload()))
+    assert response.status_code == 500
+    assert not Article.objects.exists()
+    assert s3_media.names() == set()
+    assert local_files(settings) == []

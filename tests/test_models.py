@@ -88,12 +88,15 @@ def test_rerender_articles_rebuilds_every_article_and_shows_progress(db):
         assert article.body_html.startswith("<p>First paragraph.</p>")
 
 
-def test_replacing_the_hero_image_replaces_its_renditions(db, article_with_image, settings):
+def test_replacing_the_hero_image_replaces_its_renditions(
+    db, article_with_image, settings, django_capture_on_commit_callbacks
+):
     from pathlib import Path
 
     old = article_with_image.hero_renditions
-    article_with_image.hero_image = images.prepare_upload(jpeg_upload(size=(900, 600))).content
-    article_with_image.save()
+    with django_capture_on_commit_callbacks(execute=True):  # the old set goes once the new one is committed
+        article_with_image.hero_image = images.prepare_upload(jpeg_upload(size=(900, 600))).content
+        article_with_image.save()
     article = Article.objects.get(pk=article_with_image.pk)
     assert [s["width"] for s in article.hero_renditions["sizes"]] == [480, 800, 900]
     media = Path(settings.MEDIA_ROOT)
