@@ -8,7 +8,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -459,9 +459,9 @@ class TaggedArticleInline(admin.TabularInline):
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "article_count", "follower_count"]
+    list_display = ["name", "slug", "article_count", "follower_count", "is_public"]
     search_fields = ["name"]
-    fields = ["name", "slug", "description", "old_addresses"]
+    fields = ["name", "slug", "description", "show_early", "old_addresses"]
     readonly_fields = ["old_addresses"]
     inlines = [TaggedArticleInline]
     actions = ["merge_tags"]
@@ -482,8 +482,13 @@ class TagAdmin(admin.ModelAdmin):
                 follower_count=Count(
                     "follows", distinct=True, filter=Q(follows__subscriber__confirmed_at__isnull=False)
                 ),
+                is_public=Exists(Tag.objects.public().filter(pk=OuterRef("pk"))),
             )
         )
+
+    @admin.display(description="Page on the site", boolean=True, ordering="is_public")
+    def is_public(self, tag):
+        return tag.is_public
 
     @admin.display(description="Articles", ordering="article_count")
     def article_count(self, tag):

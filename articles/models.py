@@ -69,6 +69,17 @@ class Author(models.Model):
         return reverse("articles:author", kwargs={"slug": self.slug})
 
 
+class TagQuerySet(models.QuerySet):
+    def public(self):
+        """Tags whose page, feeds and follow box readers may see: those with a published story, and those
+        an editor chose to show before any. Anyone who may draft may create a tag just by typing it, so a
+        tag is no public page until an editor has published a story with it or opened it on purpose."""
+        with_story = TaggedArticle.objects.filter(
+            tag=models.OuterRef("pk"), content_object__in=Article.objects.published()
+        )
+        return self.filter(models.Q(show_early=True) | models.Exists(with_story))
+
+
 class Tag(TagBase):
     """A topic readers can browse and follow; our own model so it can carry a description."""
 
@@ -76,6 +87,14 @@ class Tag(TagBase):
         blank=True, max_length=5000, help_text="Markdown, shown at the top of the tag page for its followers."
     )
     description_html = models.TextField(editable=False, default="")
+    show_early = models.BooleanField(
+        "show this topic's page before any story is published with it",
+        default=False,
+        help_text="Otherwise its page, feeds and follow box answer “not found” until a story with this tag "
+        "is published.",
+    )
+
+    objects = TagQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -109,14 +109,18 @@ def _move(model, owner, keep, merged_ids):
 
 
 def resolve_tag_slug(slug):
-    """(tag, redirected): the live tag at this address, else the tag it now redirects to; else 404.
+    """(tag, redirected): the public tag at this address, else the public tag it now redirects to; else 404.
 
+    Every public address of a tag (its page, feeds and follow form) finds it here, so a tag that is not
+    public yet (Tag.objects.public) answers 404 at all of them, as if it did not exist.
     A live tag costs one query, as before redirects existed; only an address with no tag asks for a redirect.
     """
-    tag = Tag.objects.filter(slug=slug).first()
+    tag = Tag.objects.public().filter(slug=slug).first()
     if tag is not None:
         return tag, False
-    redirect = TagRedirect.objects.select_related("tag").filter(old_slug=slug).first()
+    redirect = (
+        TagRedirect.objects.select_related("tag").filter(old_slug=slug, tag__in=Tag.objects.public()).first()
+    )
     if redirect is None:
         raise Http404("No tag answers at this address.")
     return redirect.tag, True
