@@ -3,6 +3,7 @@
 import csv
 import io
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -68,3 +69,61 @@ def test_deleting_a_subscriber_removes_follows_and_deliveries(editor_client, db)
     assert response.status_code == 302
     assert not Subscriber.objects.exists()
     assert not Follow.objects.exists() and not Delivery.objects.exists()
+
+
+# Who may: editors see, export and delete subscribers (README, "Following tags by email"); writers nothing.
+
+
+def _as(client, django_user_model, role):
+    from tests.test_roles import make_user
+
+    user = make_user(django_user_model, role)
+    if user:
+        client.force_login(user)
+    return client
+
+
+def _list(client, person):
+    return b"ada@example.com" in client.get(reverse("admin:articles_subscriber_changelist")).content
+
+
+def _see_follows(client, person):
+    return b"Topic AI" in client.get(reverse("admin:articles_subscriber_change", args=[person.pk])).content
+
+
+def _export(client, person):
+    response = client.post(
+        reverse("admin:articles_subscriber_changelist"),
+        {"action": "export_confirmed_csv", "_selected_action": [person.pk]},
+    )
+    return response.status_code == 200 and b"ada@example.com" in response.content
+
+
+def _delete(client, person):
+    client.post(reverse("admin:articles_subscriber_delete", args=[person.pk]), {"post": "yes"})
+    return not Subscriber.objects.filter(pk=person.pk).exists()
+
+
+def _change(client, person):
+    form = {"email": "forged@example.com", "frequency": "daily"}
+    form.update({"follows-TOTAL_FORMS": "0", "follows-INITIAL_FORMS": "0"})
+    client.post(reverse("admin:articles_subscriber_change", args=[person.pk]), form)
+    return Subscriber.objects.filter(email="forged@example.com").exists()
+
+
+SUBSCRIBER_ACTIONS = {
+    "list": _list,
+    "see follows": _see_follows,
+    "export": _export,
+    "delete": _delete,
+    "change": _change,
+}
+MAY = {"editor": {"list", "see follows", "export", "delete"}, "writer": set(), "anonymous": set()}
+
+
+@pytest.mark.parametrize("action", list(SUBSCRIBER_ACTIONS))
+@pytest.mark.parametrize("role", list(MAY))
+def test_editors_manage_subscribers_and_writers_cannot(client, django_user_model, role, action):
+    person = subscriber("ada@example.com", TagFactory(name="Topic AI"))
+    _as(client, django_user_model, role)
+    assert SUBSCRIBER_ACTIONS[action](client, person) is (action in MAY[role])
