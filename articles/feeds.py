@@ -7,8 +7,14 @@ relative URLs with the request's host, so handing it absolute ones leaves the re
 Content: RSS items carry the summary in <description> and the full article HTML in <content:encoded>,
 Atom entries the same in <summary> and <content>. Feed readers show the full text when they have it and fall
 back to the summary; services that only read <description> (notifications, digests) get a short teaser.
+
+Plain text (headlines, tag and section names): Atom says so (type="text", the default), but RSS 2.0 never
+says what its titles hold, and most readers decode them as HTML, so a headline `Why <b>bold</b> matters`
+showed in bold. The RSS feed escapes its titles and channel description once more as HTML, as the summary
+already is; Atom keeps them as they are.
 """
 
+import html
 import re
 from urllib.parse import urljoin
 
@@ -42,8 +48,20 @@ def absolute_links(html, base_url):
     return _URL_ATTRIBUTE.sub(lambda m: f'{m[1]}{urljoin(base_url, m[2])}"', html)
 
 
+def html_text(value):
+    """Plain text as HTML text: what a reader that decodes RSS titles as HTML shows as it was written."""
+    # Quotes need no escaping in HTML text: left alone, readers that show titles as plain text show them.
+    return html.escape(value, quote=False)
+
+
 class ArticleRssFeed(feedgenerator.Rss201rev2Feed):
-    """RSS 2.0 with the full article in content:encoded and one dc:creator per author."""
+    """RSS 2.0 with the full article in content:encoded and one dc:creator per author; titles as HTML text."""
+
+    def __init__(self, title, link, description, **kwargs):
+        super().__init__(html_text(title), link, html_text(description), **kwargs)
+
+    def add_item(self, title, link, description, **kwargs):
+        super().add_item(html_text(title), link, description, **kwargs)
 
     def rss_attributes(self):
         return {
@@ -118,7 +136,7 @@ class LatestFeed(Feed):
     # The items.
 
     def item_title(self, item):
-        return xml_text(item.title)  # plain text: Atom's type="text", RSS's best practice
+        return xml_text(item.title)  # plain text; ArticleRssFeed escapes it once more for RSS readers
 
     def item_link(self, item):
         return absolute(item.get_absolute_url())

@@ -1,6 +1,7 @@
 """RSS 2.0 and Atom feeds: the site's, and those of one section, author or tag."""
 
 import datetime
+import html
 import re
 import xml.etree.ElementTree as ET
 from email.utils import parsedate_to_datetime
@@ -40,8 +41,9 @@ def rss_items(root):
 
 
 def titles(root):
+    """The headlines as a reader shows them: RSS titles decoded as HTML, Atom's as the text they are."""
     if root.tag == "rss":
-        return [item.findtext("title") for item in rss_items(root)]
+        return [html.unescape(item.findtext("title")) for item in rss_items(root)]
     return [entry.findtext(f"{ATOM}title") for entry in root.findall(f"{ATOM}entry")]
 
 
@@ -88,7 +90,7 @@ def test_rss_channel_and_item_carry_the_required_elements(client, rich_article):
 
     item = rss_items(root)[0]
     url = f"{SITE}/news/{rich_article.slug}/"
-    assert item.findtext("title") == "Chips & dips"
+    assert item.findtext("title") == "Chips &amp; dips"  # HTML text, as readers decode it
     assert item.findtext("link") == url
     guid = item.find("guid")
     assert guid.text == url and guid.get("isPermaLink") == "true"
@@ -254,6 +256,35 @@ def test_a_tag_with_no_published_story_has_no_feed(client, db):
         assert client.get(f"/tags/free-crypto-giveaway/{suffix}").status_code == 404
 
 
+def test_rss_titles_are_html_text_and_atom_titles_plain_text(client, db):
+    """RSS readers decode titles as HTML: a headline that looks like markup must still read as written."""
+    headline = 'Why <b>bold</b> & "AI" matter'
+    tag = TagFactory(name="R&D <i>labs</i>", slug="r-d-labs")
+    ArticleFactory(title=headline, standfirst="Fish & <chips>", tags=[tag])
+
+    rss = client.get("/tags/r-d-labs/feed/").content.decode()
+    assert '<title>Why &amp;lt;b&amp;gt;bold&amp;lt;/b&amp;gt; &amp;amp; "AI" matter</title>' in rss
+    channel = ET.fromstring(rss).find("channel")  # noqa: S314 -- our own output
+    item = rss_items(ET.fromstring(rss))[0]  # noqa: S314
+    # What a reader that decodes them as HTML shows: the text as written, no markup.
+    assert html.unescape(item.findtext("title")) == headline
+    assert html.unescape(item.findtext("description")) == "Fish & <chips>"
+    assert html.unescape(channel.findtext("title")) == "Conclave TechMedia: R&D <i>labs</i>"
+    assert "<i>" not in channel.findtext("title") and "<i>" not in channel.findtext("description")
+    assert html.unescape(channel.findtext("description")).startswith(
+        "The latest articles about R&D <i>labs</i>"
+    )
+
+    atom = parse(client.get("/tags/r-d-labs/feed/atom/"))
+    entry = atom.find(f"{ATOM}entry")
+    assert entry.find(f"{ATOM}title").get("type") in (None, "text")
+    assert entry.findtext(f"{ATOM}title") == headline
+    assert atom.findtext(f"{ATOM}title") == "Conclave TechMedia: R&D <i>labs</i>"
+    assert atom.findtext(f"{ATOM}subtitle").startswith("The latest articles about R&D <i>labs</i>")
+    summary = entry.find(f"{ATOM}summary")
+    assert summary.get("type") == "html" and html.unescape(summary.text) == "Fish & <chips>"
+
+
 def test_hostile_text_gives_well_formed_feeds(client, db):
     title = 'Breaking: <script>alert("x")</script> & ]]> <![CDATA[ \x0bnews'
     tag = TagFactory(name="R&D <b>", slug="r-d")
@@ -274,7 +305,7 @@ def test_hostile_text_gives_well_formed_feeds(client, db):
     assert "<script>" not in item.findtext(f"{CONTENT}encoded")  # the sanitizer's work, carried through
     assert "<code>]]&gt;</code>" in item.findtext(f"{CONTENT}encoded")
     channel = parse(client.get("/tags/r-d/feed/")).find("channel")
-    assert channel.findtext("title") == "Conclave TechMedia: R&D <b>"
+    assert html.unescape(channel.findtext("title")) == "Conclave TechMedia: R&D <b>"
 
 
 def test_revision_moves_updated_dates_but_not_the_publication_date(client, db, time_machine):
