@@ -165,7 +165,19 @@ class ArticleAdmin(CheckedAutocompleteMixin, admin.ModelAdmin):
         js = ["js/admin-markdown-preview.js"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("tags")
+        # A writer never lists, opens or compares another writer's draft: every admin page of an article
+        # (change form, history, revisions) finds it through here.
+        return super().get_queryset(request).open_to(request.user).prefetch_related("tags")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # The preview link opens the story to anyone for days: only for those who may change it.
+        return [
+            (name, {**options, "fields": [field for field in options["fields"] if field != "preview_link"]})
+            for name, options in fieldsets
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))

@@ -167,6 +167,15 @@ class ArticleQuerySet(models.QuerySet):
         # Teasers never show the body: leave the largest columns in the database.
         return self.select_related("section").defer("body", "body_html", "search_vector")
 
+    def open_to(self, user):
+        """What a member of the newsroom may open, in the admin or as a preview: an editor (who may publish)
+        everything; anyone else the stories published or scheduled, and the drafts they created themselves."""
+        if user.has_perm("articles.publish_article"):
+            return self.all()
+        if not user.is_authenticated:
+            return self.published()
+        return self.filter(models.Q(status=Article.Status.PUBLISHED) | models.Q(created_by=user))
+
 
 class Article(models.Model):
     class Status(models.TextChoices):

@@ -5,7 +5,7 @@ from typing import NamedTuple
 from django.core import signing
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
-from django.db.models import Count, F, Q, Window
+from django.db.models import Count, F, Q, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -81,25 +81,26 @@ class ArticleDetailView(DetailView):
             return response
 
     def get_queryset(self):
-        articles = Article.objects.all() if self.may_see_unpublished() else Article.objects.published()
-        return articles.select_related("section").defer("search_vector").prefetch_related("authors", "tags")
-
-    def may_see_unpublished(self):
-        """Staff with the right to edit articles, or anyone holding a genuine preview link for this one."""
-        if can_preview(self.request.user):
-            return True
-        token = self.request.GET.get("preview")
-        if not token:
-            return False
-        # An expired link raises SignatureExpired, answered in get() with a page that says so.
-        self.preview_article_id = preview.article_id_for(token, self.kwargs["slug"])
-        return self.preview_article_id is not None
+        # Any article by its slug: get_object decides whether this visitor may see it.
+        return Article.objects.select_related("section").defer("search_vector")
 
     def get_object(self, queryset=None):
         article = super().get_object(queryset)
-        if getattr(self, "preview_article_id", article.pk) != article.pk:
-            raise Http404("This preview link is for another article.")
+        if not (article.is_live or self.may_preview(article)):
+            raise Http404("No article answers at this address.")
+        prefetch_related_objects([article], "authors", "tags")
         return article
+
+    def may_preview(self, article):
+        """Whether this visitor may see a draft or scheduled story: staff who may open it in the admin
+        (Article.objects.open_to: a writer, no other writer's draft), or anyone holding a genuine preview
+        link for it."""
+        user = self.request.user
+        if can_preview(user) and Article.objects.open_to(user).filter(pk=article.pk).exists():
+            return True
+        token = self.request.GET.get("preview")
+        # An expired link raises SignatureExpired, answered in get() with a page that says so.
+        return bool(token) and preview.article_id_for(token, article.slug) == article.pk
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

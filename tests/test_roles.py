@@ -211,3 +211,103 @@ def test_saves_stamp_who_created_and_who_last_edited(db, django_user_model):
     assert (article.created_by, article.updated_by) == (writer, editor)
     assert article.is_live
     assert [r.created_by for r in Revision.objects.filter(article=article)] == [editor, writer]
+
+
+# Whose drafts a member of the newsroom may see: a writer their own, an editor everyone's.
+
+SECRET = "Zyxwv merger draft"
+
+
+def lists_it(client, draft):
+    return SECRET in client.get(CHANGELIST).content.decode()
+
+
+def opens_it(client, draft):
+    page = client.get(change_url(draft))
+    return page.status_code == 200 and SECRET in page.content.decode()
+
+
+def opens_its_history(client, draft):
+    page = client.get(reverse("admin:articles_article_history", args=[draft.pk]))
+    return page.status_code == 200 and SECRET in page.content.decode()
+
+
+def opens_its_revisions(client, draft):
+    revision = Revision.record(draft)
+    pages = [
+        client.get(reverse("admin:articles_article_revisions", args=[draft.pk])),
+        client.get(reverse("admin:articles_article_revision", args=[draft.pk, revision.pk])),
+    ]
+    seen = {page.status_code == 200 and SECRET in page.content.decode() for page in pages}
+    assert len(seen) == 1, "the revisions list and a revision disagree"
+    return seen.pop()
+
+
+def gets_a_preview_link(client, draft):
+    return "?preview=" in client.get(change_url(draft)).content.decode()
+
+
+def saves_and_previews_it(client, draft):
+    response = client.post(change_url(draft), change_data(draft, _preview="1"))
+    return response.status_code == 302 and response["Location"] == draft.get_absolute_url()
+
+
+def reads_it_on_the_site(client, draft):
+    page = client.get(draft.get_absolute_url())
+    return page.status_code == 200 and SECRET in page.content.decode()
+
+
+DRAFT_DOORS = {
+    "changelist": lists_it,
+    "change page": opens_it,
+    "history": opens_its_history,
+    "revisions": opens_its_revisions,
+    "preview link": gets_a_preview_link,
+    "save and preview": saves_and_previews_it,
+    "public address": reads_it_on_the_site,
+}
+SEES_THE_DRAFT = {"its writer": True, "another writer": False, "editor": True, "anonymous": False}
+
+
+@pytest.mark.parametrize("door", list(DRAFT_DOORS))
+@pytest.mark.parametrize("who", list(SEES_THE_DRAFT))
+def test_a_draft_is_seen_by_its_writer_and_the_editors_only(db, django_user_model, who, door):
+    author = make_user(django_user_model, "writer")
+    users = {
+        "its writer": author,
+        "another writer": _second_writer(django_user_model),
+        "editor": make_user(django_user_model, "editor"),
+        "anonymous": None,
+    }
+    draft = ArticleFactory(title=SECRET, status="draft", published_at=None, created_by=author)
+    client = Client()
+    if users[who]:
+        client.force_login(users[who])
+    assert DRAFT_DOORS[door](client, draft) is SEES_THE_DRAFT[who]
+
+
+def _second_writer(django_user_model):
+    user = django_user_model.objects.create_user("writer-b", password="correct horse battery", is_staff=True)
+    user.groups.add(Group.objects.get(name="Writer"))
+    return user
+
+
+def test_writers_read_what_is_published_or_scheduled_but_get_no_preview_link(db, django_user_model):
+    """Editors' stories, live or scheduled, open read-only to every writer, with no link to hand out."""
+    writer = make_user(django_user_model, "writer")
+    client = Client()
+    client.force_login(writer)
+    live = ArticleFactory(title="Live story")
+    scheduled = ArticleFactory(
+        title="Embargoed story", published_at=timezone.now() + datetime.timedelta(days=1)
+    )
+    listed = client.get(CHANGELIST).content.decode()
+    for article in (live, scheduled):
+        assert article.title in listed
+        page = client.get(change_url(article))
+        assert page.status_code == 200 and 'name="title"' not in page.content.decode()
+        assert "?preview=" not in page.content.decode()
+        assert client.get(article.get_absolute_url()).status_code == 200
+    # The control: the editor who scheduled it gets the link.
+    client.force_login(make_user(django_user_model, "editor"))
+    assert "?preview=" in client.get(change_url(scheduled)).content.decode()
