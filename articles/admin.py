@@ -1,6 +1,7 @@
 import csv
 import datetime
 import difflib
+import itertools
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -359,14 +360,22 @@ class ArticleAdmin(CheckedAutocompleteMixin, admin.ModelAdmin):
     def revisions_view(self, request, object_id):
         article = self._article_for_history(request, object_id)
         revisions = list(article.revisions.select_related("created_by"))
-        rows = []
-        for revision, previous in zip(revisions, [*revisions[1:], None], strict=True):
-            rows.append((revision, revision_changes(previous, revision)))
+        # An article saved outside the admin (imported in bulk, made by a script) may have no revision,
+        # or have changed since its newest one.
+        now = Revision.capture(article)
+        names = snapshot_names([*revisions, now])
+        since_newest = revision_changes(revisions[0], now, names) if revisions else []
+        rows = [
+            (revision, revision_changes(older, revision, names))
+            for revision, older in itertools.pairwise([*revisions, None])
+        ]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "article": article,
             "rows": rows,
+            "changed_since": not revisions or bool(since_newest),
+            "since_newest": since_newest,
             "title": f"Revisions of “{article.title}”",
         }
         return TemplateResponse(request, "admin/articles/article/revisions.html", context)
@@ -384,40 +393,82 @@ class ArticleAdmin(CheckedAutocompleteMixin, admin.ModelAdmin):
                 self.log_change(request, article, done)
             self.message_user(request, done, messages.SUCCESS)
             return redirect("admin:articles_article_change", article.pk)
-        current = article.revisions.first()
+        # Against the article as it is, not its newest revision: it may have changed since without one.
+        now = Revision.capture(article)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "article": article,
             "revision": revision,
-            "changes": revision_changes(current, revision) if current else [],  # current → restored
+            # What a restore would change, from now to restored: it never touches the publishing state.
+            "changes": revision_changes(now, revision, snapshot_names([now, revision]), publishing=False),
             "may_restore": may_restore,
             "title": f"Revision of {timezone.localtime(revision.created_at):%d %b %Y %H:%M}",
         }
         return TemplateResponse(request, "admin/articles/article/revision.html", context)
 
 
-def revision_changes(older, newer):
-    """[(field label, diff rows)] for what differs between two revisions; the body as a line diff."""
+# What a restore brings back beside the title and body (Revision.restore), in the change form's order,
+# then the publishing state, which only the history shows.
+RESTORED_FIELDS = [
+    ("standfirst", "Standfirst"),
+    ("hero_alt", "Hero alt text"),
+    ("hero_caption", "Hero caption"),
+    ("hero_credit", "Hero credit"),
+    ("section_id", "Section"),
+    ("author_ids", "Authors"),
+    ("tags", "Tags"),
+    ("seo_title", "SEO title"),
+    ("seo_description", "SEO description"),
+]
+PUBLISHING_FIELDS = [("status", "Status"), ("published_at", "Published at")]
+
+
+def revision_changes(older, newer, names, publishing=True):
+    """[(field label, diff rows)] for what differs between two revisions; the body as a line diff.
+
+    ``names`` names the sections and authors the snapshots hold by id (snapshot_names). Without
+    ``publishing``, only what a restore brings back is compared.
+    """
     if older is None:
-        return [("Created", [])]
+        return [("Oldest revision kept", [])]
     changes = []
     if older.title != newer.title:
         changes.append(("Title", [("del", older.title), ("ins", newer.title)]))
-    for name in ("standfirst", "tags", "hero_alt", "hero_credit", "status", "published_at"):
-        before, after = older.snapshot.get(name), newer.snapshot.get(name)
-        if before != after:
-            label = name.replace("_", " ").capitalize()
-            changes.append((label, [("del", _as_text(before)), ("ins", _as_text(after))]))
+    for name, label in RESTORED_FIELDS + (PUBLISHING_FIELDS if publishing else []):
+        # Snapshots from before a field was kept have no value for it: nothing to compare.
+        if name not in older.snapshot or name not in newer.snapshot:
+            continue
+        before, after = older.snapshot[name], newer.snapshot[name]
+        if _comparable(name, before) != _comparable(name, after):
+            shown = names.get(name)
+            changes.append((label, [("del", _as_text(before, shown)), ("ins", _as_text(after, shown))]))
     if older.body != newer.body:
         changes.append(("Body", body_diff(older.body, newer.body)))
     return changes
 
 
-def _as_text(value):
-    if isinstance(value, list):
-        return ", ".join(value) or "(none)"
-    return "(none)" if value in (None, "") else str(value)
+def _comparable(name, value):
+    # The same moment may be kept with another UTC offset (a form's time zone, then the database's).
+    return datetime.datetime.fromisoformat(value) if name == "published_at" and value else value
+
+
+def snapshot_names(revisions):
+    """{"section_id": {id: name}, "author_ids": {id: name}} for every id these revisions hold: two queries."""
+    section_ids = {revision.snapshot.get("section_id") for revision in revisions} - {None}
+    author_ids = {pk for revision in revisions for pk in revision.snapshot.get("author_ids", [])}
+    return {
+        "section_id": dict(Section.objects.filter(pk__in=section_ids).values_list("pk", "name")),
+        "author_ids": dict(Author.objects.filter(pk__in=author_ids).values_list("pk", "name")),
+    }
+
+
+def _as_text(value, names=None):
+    """A snapshot value as the history shows it; with ``names``, ids by name ("(deleted)" once gone)."""
+    values = value if isinstance(value, list) else [value]
+    if names is not None:
+        values = [names.get(item, "(deleted)") for item in values if item is not None]
+    return ", ".join(str(item) for item in values if item not in (None, "")) or "(none)"
 
 
 def body_diff(before, after):

@@ -537,6 +537,14 @@ class Revision(models.Model):
     @classmethod
     def record(cls, article, user=None):
         """Keep the article's state as it is now in the database, tags and authors included."""
+        revision = cls.capture(article, user)
+        revision.save()
+        return revision
+
+    @classmethod
+    def capture(cls, article, user=None):
+        """The article's state as it is now, as a revision not (yet) kept: what "current" means when
+        comparing, even after a change made outside the admin that kept no revision."""
         snapshot = {name: getattr(article, name) for name in cls.CONTENT_FIELDS}
         tags = list(article.tags.all())
         snapshot.update(
@@ -549,7 +557,7 @@ class Revision(models.Model):
             status=article.status,
             published_at=article.published_at.isoformat() if article.published_at else None,
         )
-        return cls.objects.create(
+        return cls(
             article=article,
             created_by=user if user and user.is_authenticated else None,
             title=article.title,

@@ -290,3 +290,92 @@ def test_a_note_on_a_story_not_yet_out_does_not_make_it_updated(db):
     scheduled.refresh_from_db()
     assert scheduled.revised_at is None
     assert scheduled.modified_at == scheduled.published_at
+
+
+def revisions_page(client, article):
+    response = client.get(reverse("admin:articles_article_revisions", args=[article.pk]))
+    assert response.status_code == 200
+    return html5lib.parse(response.content.decode(), namespaceHTMLElements=False)
+
+
+def page_text(doc):
+    return " ".join("".join(doc.find(".//div[@id='content-main']").itertext()).split())
+
+
+def compare_links(doc):
+    return [a.get("href") for a in doc.iterfind(".//table[@class='revisions']//a")]
+
+
+def test_an_article_saved_outside_the_admin_has_a_revisions_page(editor_client):
+    """Bulk-seeded, imported by a script or made by a factory: no revision yet, and no 500 for it."""
+    article = ArticleFactory(title="Seeded story")
+    assert not article.revisions.exists()
+    doc = revisions_page(editor_client, article)
+    assert "No revisions yet" in page_text(doc)
+    missing = reverse("admin:articles_article_revision", args=[article.pk, 999_999])
+    assert editor_client.get(missing).status_code == 404
+    assert editor_client.post(missing).status_code == 404
+
+
+def test_one_revision_is_the_current_one_with_nothing_to_restore(editor_client):
+    article = ArticleFactory(title="Saved once")
+    revision = Revision.record(article)
+    doc = revisions_page(editor_client, article)
+    assert "(current)" in page_text(doc) and "Oldest revision kept" in page_text(doc)
+    assert compare_links(doc) == []
+    page = editor_client.get(reverse("admin:articles_article_revision", args=[article.pk, revision.pk]))
+    assert "This revision is the same as the current article." in page.content.decode()
+    assert "Restore this revision" not in page.content.decode()
+
+
+def test_a_revision_of_an_article_changed_since_outside_the_admin_can_be_compared_and_restored(editor_client):
+    chips, phones = SectionFactory(name="Chips"), SectionFactory(name="Phones")
+    article = ArticleFactory(title="Headline as saved", section=chips, authors=[AuthorFactory(name="Ada")])
+    first = Revision.record(article)
+    second = Revision.record(article)  # saved again, unchanged
+    # Then a script changes it and keeps no revision.
+    article.title, article.section = "Headline changed by a script", phones
+    article.seo_title = "Script SEO"
+    article.save()
+    article.authors.set([AuthorFactory(name="Bo")])
+
+    doc = revisions_page(editor_client, article)
+    assert "changed since its newest revision" in page_text(doc)
+    assert "Now (current, not kept as a revision) — Title Headline as saved Headline changed by a script" in (
+        page_text(doc)
+    )
+    assert compare_links(doc) == [
+        reverse("admin:articles_article_revision", args=[article.pk, revision.pk])
+        for revision in (second, first)
+    ]
+
+    url = reverse("admin:articles_article_revision", args=[article.pk, second.pk])
+    page = html5lib.parse(editor_client.get(url).content.decode(), namespaceHTMLElements=False)
+    text = page_text(page)
+    for label, before, after in [
+        ("Title", "Headline changed by a script", "Headline as saved"),
+        ("Section", "Phones", "Chips"),
+        ("Authors", "Bo", "Ada"),
+        ("SEO title", "Script SEO", "(none)"),
+    ]:
+        assert f"{label} {before} {after}" in text, label
+    assert 'value="Restore this revision"' in editor_client.get(url).content.decode()
+
+    assert editor_client.post(url).status_code == 302
+    article.refresh_from_db()
+    assert (article.title, article.section, article.seo_title) == ("Headline as saved", chips, "")
+    assert [author.name for author in article.authors.all()] == ["Ada"]
+    assert "(current)" in page_text(revisions_page(editor_client, article))
+
+
+def test_the_restore_page_leaves_the_publishing_state_out_of_what_would_change(editor_client):
+    article = ArticleFactory(status="draft", published_at=None)
+    revision = Revision.record(article)
+    article.status = "published"
+    article.save()  # published by a script: nothing a restore would bring back
+    page = editor_client.get(reverse("admin:articles_article_revision", args=[article.pk, revision.pk]))
+    assert "This revision is the same as the current article." in page.content.decode()
+    # The history does show it, as what changed since the newest revision.
+    assert "Now (current, not kept as a revision) — Status draft published" in page_text(
+        revisions_page(editor_client, article)
+    )
