@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from articles.models import Article, Follow, Subscriber
 from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, jpeg_upload
@@ -237,3 +238,49 @@ def test_autocomplete_finds_authors_and_tags(editor_client, model, field, term, 
     response = editor_client.get(reverse("admin:autocomplete"), params)
     assert response.status_code == 200
     assert [result["text"] for result in response.json()["results"]] == [found]
+
+
+# Signing in: wherever `next` points, the editor lands in the newsroom, never off the site.
+
+LOGIN_URL = reverse("admin:login")
+INDEX_URL = reverse("admin:index")
+
+
+UNSAFE_NEXT = [
+    "https://evil.example/",
+    "//evil.example/",
+    "///evil.example/",
+    "/\\evil.example/",
+    "https:evil.example",
+    "javascript:alert(1)",
+    " //evil.example/",
+    "",
+]
+CREDENTIALS = {"username": "eddie", "password": "correct horse battery"}
+
+
+@pytest.fixture
+def eddie(db, django_user_model):
+    return django_user_model.objects.create_user("eddie", password="correct horse battery", is_staff=True)
+
+
+@pytest.mark.parametrize("next_url", UNSAFE_NEXT)
+def test_signing_in_through_the_form_with_an_unsafe_next_lands_on_the_admin_index(eddie, next_url):
+    browser = Client()
+    form = html5lib.parse(browser.get(LOGIN_URL, {"next": next_url}).content, namespaceHTMLElements=False)
+    carried = form.find(".//form[@id='login-form']//input[@name='next']").get("value")
+    response = browser.post(f"{LOGIN_URL}?{urlencode({'next': next_url})}", {**CREDENTIALS, "next": carried})
+    assert (response.status_code, response["Location"]) == (302, INDEX_URL)
+
+
+# Straight to the login address, with no form in between; NUL too (an address holding one is a 404).
+@pytest.mark.parametrize("next_url", [*UNSAFE_NEXT, "\x00", "\x00/admin/", "\x0b//evil.example/"])
+def test_signing_in_with_an_unsafe_next_lands_on_the_admin_index(eddie, next_url):
+    response = Client().post(LOGIN_URL, {**CREDENTIALS, "next": next_url})
+    assert (response.status_code, response["Location"]) == (302, INDEX_URL)
+
+
+def test_signing_in_with_a_next_on_the_site_goes_there(eddie):
+    changelist = reverse("admin:articles_article_changelist")
+    response = Client().post(LOGIN_URL, {**CREDENTIALS, "next": changelist})
+    assert (response.status_code, response["Location"]) == (302, changelist)
