@@ -35,7 +35,10 @@ Delivery guarantees
     at most one email.
 
     A message the server refuses (a bad mailbox, a 5xx on DATA) does not stop the run: the others are
-    still sent and recorded, failures are listed, and the command exits non-zero. When no connection
+    still sent and recorded, failures are listed, and the command exits non-zero. An address no message
+    can be addressed to (control or format characters, a domain IDNA cannot encode: stored before the
+    follow form refused them) is skipped and logged, by subscriber id, at every run; it is not a
+    failure, as no later run can do better: an editor deletes it. When no connection
     can be opened at all, or after MAX_CONSECUTIVE_FAILURES failures in a row, the mail server is
     taken to be down and the run stops early; the next run carries on from what is recorded.
 
@@ -49,6 +52,7 @@ Cost
 
 import contextlib
 import datetime
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -59,9 +63,11 @@ from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from articles.follows import follow_url
+from articles.follows import address_hash, follow_url, is_mailable
 from articles.models import Article, Delivery, Follow, Subscriber, TaggedArticle
 from articles.templatetags.news import absolute
+
+logger = logging.getLogger(__name__)
 
 LOOKBACK_DAYS = 8  # a weekly digest's week, plus a day of slack for a late or missed run
 DIGEST_HOUR = 6  # digests go out on the first run after 06:00 UTC
@@ -330,6 +336,7 @@ class Summary:
     stories: int = 0  # Delivery rows written
     failed: int = 0
     skipped: int = 0  # held by a concurrent run, unsubscribed or changed meanwhile
+    unmailable: int = 0  # addresses no message can be addressed to (skipped, logged)
     empty_digests: int = 0  # due digests with nothing new (closed, nothing sent)
     stopped_early: bool = False
     failures: list = field(default_factory=list)  # (email, error), the first few
@@ -454,6 +461,16 @@ class _Run:
 
     def send_one(self, subscriber, matches):
         summary = self.summary
+        if not is_mailable(subscriber.email):
+            # Never the address itself, in the output or the log: it may hold line breaks.
+            summary.unmailable += 1
+            self.say(f"  SKIPPED subscriber {subscriber.pk}: no mail can be addressed to it as written")
+            logger.warning(
+                "Subscriber %s (%s): the address cannot be mailed as written; skipped",
+                subscriber.pk,
+                address_hash(subscriber.email),
+            )
+            return
         if self.dry_run:
             slugs = ", ".join(story.slug for story, _ in matches)
             self.say(f"  would send to {subscriber.email}: {subject_for(subscriber, matches)} [{slugs}]")

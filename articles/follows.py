@@ -16,18 +16,23 @@ How the pages stay safe:
 * Confirming takes a button press (a POST): mail scanners that fetch links confirm nothing.
 * Unsubscribing is one POST that needs no cookie (RFC 8058 one-click), so that view alone is
   CSRF-exempt; the signed token in its address is the authorisation.
+* No address is taken that mail headers cannot carry as it is: control and format characters (a line
+  break in a quoted local part would split the To: header) and domains IDNA cannot encode are refused.
 """
 
 import hashlib
 import logging
 import smtplib
+import unicodedata
+from email.errors import MessageError
 from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
-from django.core.mail import EmailMultiAlternatives
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Q
 from django.middleware.csrf import CsrfViewMiddleware
@@ -52,10 +57,33 @@ logger = logging.getLogger(__name__)
 CONFIRM_MAX_AGE = 7 * 24 * 3600  # a week to click the confirmation link
 TOKEN_PURPOSES = ("confirm", "manage", "unsubscribe")
 
+# Unicode categories no address we mail may hold: control characters (Cc: line breaks, NUL, …), format
+# characters (Cf: invisible ones such as U+200B, which IDNA drops, so one mailbox gets a second
+# spelling), line and paragraph separators (Zl, Zp). RFC 5322 lets a quoted local part carry some of
+# them; a mail header cannot.
+UNMAILABLE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
+
 
 def normalise_email(address):
     """Addresses are compared and stored lower-cased and trimmed."""
     return address.strip().lower()
+
+
+def has_control_characters(value):
+    return any(unicodedata.category(char) in UNMAILABLE_CATEGORIES for char in value)
+
+
+def is_mailable(address):
+    """Whether a message can be addressed to this address as it is: no control or format characters,
+    and Python's email package, as Django's mail backends use it, writes it into a header (an
+    internationalised domain must encode to IDNA, for one)."""
+    if has_control_characters(address):
+        return False
+    try:
+        EmailMessage(to=[address]).message()
+    except (ValueError, MessageError):  # UnicodeError, from IDNA, is a ValueError
+        return False
+    return True
 
 
 def _address_digest(subscriber):
@@ -151,7 +179,14 @@ class FollowForm(forms.Form):
     frequency = frequency_field(required=False)
 
     def clean_email(self):
-        return normalise_email(self.cleaned_data["email"])
+        email = normalise_email(self.cleaned_data["email"])
+        if not is_mailable(email):
+            raise ValidationError(
+                "Enter a valid email address: mail cannot be sent to this one as it is written (it holds "
+                "control or invisible characters, or a domain name mail cannot carry).",
+                code="unmailable",
+            )
+        return email
 
     def clean_frequency(self):
         return self.cleaned_data["frequency"] or Subscriber.Frequency.IMMEDIATE
@@ -229,8 +264,12 @@ def send_follow_mail(subscriber, tag):
     message.attach_alternative(render_to_string("emails/confirm_follow.html", context), "text/html")
     try:
         message.send()
-    except (smtplib.SMTPException, OSError):
-        logger.exception("Follow %s: mail to %s failed", tag.slug, address_hash(subscriber.email))
+    # The mail server's trouble, or the email package refusing the address after all. By its name only:
+    # the exception's text may hold the address.
+    except (smtplib.SMTPException, OSError, ValueError, MessageError) as exc:
+        logger.warning(
+            "Follow %s: mail to %s failed (%s)", tag.slug, address_hash(subscriber.email), type(exc).__name__
+        )
         return
     if not confirmed:
         Subscriber.objects.filter(pk=subscriber.pk).update(confirmation_sent_at=timezone.now())

@@ -3,12 +3,17 @@
 import datetime
 import logging
 import re
+import smtplib
+import sys
 import time
+import unicodedata
+from email.errors import HeaderParseError
 from urllib.parse import urlsplit
 
 import html5lib
 import pytest
 from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend
 from django.test import Client
 from django.utils import timezone
 
@@ -22,7 +27,7 @@ LINK = re.compile(r"https://news\.example\.com(/follow/[a-z]+/[^/\s]+/)(\?add=[\
 
 @pytest.fixture
 def tag(db):
-    return TagFactory(name="Semiconductors", slug="semiconductors")
+    return TagFactory(name="Semiconductors", slug="semiconductors", show_early=True)
 
 
 def follow(client, tag, email="reader@example.com", frequency="immediate", **extra):
@@ -429,3 +434,73 @@ def test_one_click_unsubscribe_needs_no_cookie_and_is_harmless_twice(client, tag
         assert "You are unsubscribed" in text(assert_follow_page(response))
     assert not Subscriber.objects.exists() and not Follow.objects.exists()
     assert "You are unsubscribed" in text(assert_follow_page(client.get(link)))
+
+
+# Addresses no mail header can carry (issue 15, finding 2)
+
+UNMAILABLE = [
+    '"z\x0c<b>injected</b>"@evil.example',  # a form feed: a line break inside the To: header
+    '"x\x0bBcc:evil@example.net"@example.com',  # the email package refused it: a 500, and a row left
+    '"a\x01b"@example.com',
+    '"a\x7fb"@example.com',
+    "reader@exa\u200bmple.com",  # zero-width space (Cf): IDNA drops it, a second spelling of one mailbox
+    "reader@exa\ufeffmple.com",
+    "reader@ex\u2028ample.com",  # line separator (Zl)
+    "reader@ex\u06aa.com",  # a domain IDNA cannot encode (its bidi rule): the email package refuses it
+]
+
+
+@pytest.mark.parametrize("email", UNMAILABLE)
+def test_an_address_mail_cannot_carry_is_refused_with_a_clear_error(client, tag, email):
+    response = follow(client, tag, email=email)
+    doc = assert_follow_page(response, 400)
+    field = doc.find(".//input[@name='email']")
+    assert field.get("aria-invalid") == "true"
+    error = text(doc.find(f".//*[@id='{field.get('aria-describedby')}']"))
+    assert error.startswith("Enter a valid email address: mail cannot be sent to this one")
+    assert not Subscriber.objects.exists() and not Follow.objects.exists()
+    assert mail.outbox == []
+
+
+def test_every_control_format_and_separator_character_is_refused():
+    """The whole class, not the examples: each character of Unicode categories Cc, Cf, Zl and Zp, in a
+    quoted local part and in the domain, where Django's own check lets many of them through."""
+    characters = [
+        chr(point)
+        for point in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(point)) in {"Cc", "Cf", "Zl", "Zp"}
+    ]
+    assert len(characters) > 200
+    accepted = [
+        address
+        for char in characters
+        for address in (f'"a{char}b"@example.com', f"reader@exa{char}mple.com")
+        if follows.FollowForm({"email": address, "frequency": "daily"}).is_valid()
+    ]
+    assert accepted == []
+    assert follows.FollowForm({"email": '"a#b"@example.com', "frequency": "daily"}).is_valid()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        HeaderParseError("header value appears to contain an embedded header"),
+        ValueError("Invalid address"),
+        smtplib.SMTPRecipientsRefused({"reader@example.com": (550, b"5.1.1 Mailbox unavailable")}),
+        ConnectionRefusedError(111, "Connection refused"),
+    ],
+)
+def test_a_mail_that_cannot_be_sent_gets_the_same_answer_and_is_logged(
+    client, tag, monkeypatch, caplog, error
+):
+    def refuse(self, messages):
+        raise error
+
+    monkeypatch.setattr(EmailBackend, "send_messages", refuse)
+    response = follow(client, tag)
+    assert "Check your inbox" in text(assert_follow_page(response))
+    assert mail.outbox == []
+    assert (
+        f"Follow semiconductors: mail to {follows.address_hash('reader@example.com')} failed" in caplog.text
+    )
+    assert "reader@example.com" not in caplog.text

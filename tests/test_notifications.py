@@ -464,6 +464,40 @@ def test_a_subscriber_who_left_during_the_run_is_skipped(chips, monkeypatch):
     assert [m.to for m in mail.outbox] == [["other@example.com"]]
 
 
+# Stored before the follow form refused such addresses (issue 15, finding 2).
+UNMAILABLE = [
+    '"x{n}\x0bBcc:evil@example.net"@example.com',  # Python's email package refuses it (HeaderParseError)
+    '"z{n}\x0c<b>injected</b>"@evil.example',  # it would take a line break into the To: header
+    "reader{n}@ex\u06aa.com",  # a domain IDNA cannot encode (UnicodeError)
+    "reader{n}@exa\u200bmple.com",  # an invisible character (IDNA drops it: mail to example.com)
+]
+
+
+def test_an_address_no_mail_can_go_to_is_skipped_and_logged_and_the_rest_go_out(chips, caplog):
+    # More of them, one after another, than the failures in a row that stop a run.
+    unmailable = [make_subscriber(address.format(n=n), chips) for n in range(3) for address in UNMAILABLE]
+    assert len(unmailable) > emails.MAX_CONSECUTIVE_FAILURES
+    reader = make_subscriber("reader@example.com", chips)
+    article = story(chips)
+
+    dry = run(dry_run=True)
+    assert "would send to reader@example.com" in dry and dry.count("would send to") == 1
+    output = run()  # no CommandError: nothing a later run could do better failed
+    assert [message.to for message in mail.outbox] == [["reader@example.com"]]
+    assert list(Delivery.objects.values_list("subscriber", "article")) == [(reader.pk, article.pk)]
+    for person in unmailable:
+        assert f"SKIPPED subscriber {person.pk}: no mail can be addressed to it as written" in output
+        assert f"Subscriber {person.pk} (" in caplog.text
+    assert "12 address(es) skipped that no mail can go to as written" in output
+    # The addresses themselves never reach the output or the log, where their line breaks would land.
+    for text in (dry, output, caplog.text):
+        assert not any(character in text for character in "\x0b\x0c\u06aa\u200b")
+
+    mail.outbox.clear()
+    assert "12 address(es) skipped" in run()
+    assert mail.outbox == []
+
+
 def test_progress_and_summary_output(chips):
     for n in range(emails.PROGRESS_EVERY + 5):
         make_subscriber(f"r{n:03}@example.com", chips)

@@ -19,6 +19,11 @@ class Command(BaseCommand):
         verb = "Would send" if dry_run else "Sent"
         stories = "story" if summary.stories == 1 else "stories"
         skipped = f"; {summary.skipped} skipped (busy or changed meanwhile)" if summary.skipped else ""
+        if summary.unmailable:
+            skipped += (
+                f"; {summary.unmailable} address(es) skipped that no mail can go to as written "
+                "(listed above by subscriber id: delete them in the admin)"
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"{verb} {summary.emails} email(s) with {summary.stories} {stories} to {summary.subscribers} "
