@@ -615,7 +615,7 @@ class SubscriberAdmin(admin.ModelAdmin):
     list_display = ["email", "is_confirmed", "frequency", "followed_tags", "created_at"]
     list_filter = [("confirmed_at", admin.EmptyFieldListFilter), "frequency", "follows__tag"]
     search_fields = ["email", "follows__tag__name"]
-    readonly_fields = ["created_at", "confirmed_at", "confirmation_sent_at", "last_digest_at"]
+    readonly_fields = ["created_at", "confirmed_at", "last_digest_at"]
     inlines = [FollowInline]
     actions = ["export_confirmed_csv"]
     date_hierarchy = "created_at"

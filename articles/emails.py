@@ -42,6 +42,10 @@ Delivery guarantees
     can be opened at all, or after MAX_CONSECUTIVE_FAILURES failures in a row, the mail server is
     taken to be down and the run stops early; the next run carries on from what is recorded.
 
+Housekeeping
+    Each run deletes follow requests older than their confirmation links (a week): confirmed or not,
+    nothing can use them any more.
+
 Cost
     Candidate articles and their tags are read once per run (two queries; the look-back window keeps
     them few), then subscribers in keyset batches of BATCH_SIZE with their follows and recent
@@ -63,8 +67,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from articles.follows import address_hash, follow_url, is_mailable
-from articles.models import Article, Delivery, Follow, Subscriber, TaggedArticle
+from articles.follows import CONFIRM_MAX_AGE, address_hash, follow_url, is_mailable
+from articles.models import Article, Delivery, Follow, FollowRequest, Subscriber, TaggedArticle
 from articles.templatetags.news import absolute
 
 logger = logging.getLogger(__name__)
@@ -337,6 +341,7 @@ class Summary:
     failed: int = 0
     skipped: int = 0  # held by a concurrent run, unsubscribed or changed meanwhile
     unmailable: int = 0  # addresses no message can be addressed to (skipped, logged)
+    expired_requests: int = 0  # follow requests deleted, their links expired
     empty_digests: int = 0  # due digests with nothing new (closed, nothing sent)
     stopped_early: bool = False
     failures: list = field(default_factory=list)  # (email, error), the first few
@@ -426,9 +431,14 @@ class _Run:
             self.stdout.write(line + "\n")
 
     def send_all(self):
+        if not self.dry_run:
+            expired = FollowRequest.objects.filter(
+                created_at__lt=self.now - datetime.timedelta(seconds=CONFIRM_MAX_AGE)
+            )
+            self.summary.expired_requests, _ = expired.delete()
         by_tag = candidate_stories(self.now)
         subscribers = due_subscribers(self.now).only(
-            "id", "email", "frequency", "confirmed_at", "last_digest_at"
+            "id", "email", "frequency", "confirmed_at", "last_digest_at", "link_key"
         )
         if not by_tag:
             # Nothing new anywhere: no alerts, and every due digest is empty. One query closes them all.

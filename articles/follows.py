@@ -1,18 +1,33 @@
-"""Following tags by email: signed links, and the subscriber-facing pages.
+"""Following tags by email: follow requests, emailed links, and the subscriber-facing pages.
 
-Links carry a signed token naming the subscriber and a digest of their address, so a token stops
-working if the address row is deleted or changed; confirmation links also expire. The token is the
-only authorisation there is: no accounts, no sessions.
+Links are the only authorisation there is: no accounts, no sessions. Nothing in a link says whom it is
+for (no id, nothing derived from the address):
+
+* A follow request is a row of its own (address, tag, frequency: FollowRequest), and its confirmation
+  link carries a random token of which only a SHA-256 digest is stored. The link confirms that request
+  and nothing else: until the address confirms, what anyone asks for it later changes nothing an
+  earlier request asked. Confirming makes the address a subscriber following that tag, at the
+  frequency chosen on the page; its other pending requests stay pending, each with its own link. The
+  link works for CONFIRM_DAYS days, and `send_notifications` deletes requests older than that.
+* Settings and unsubscribe links go out in every email, so they must be made again for each: they carry
+  the subscriber's random link key (Subscriber.link_key), signed for their purpose with SECRET_KEY.
+  They work until the subscriber leaves (the key goes with the row). An unsubscribe link of someone who
+  has left still answers "you are unsubscribed": its signature shows we made it.
+* Links mailed before these (the subscriber's id and an address digest, signed) still open the settings
+  and unsubscribe pages, as they sit in inboxes. Old confirmation links confirm nothing any more: they
+  confirmed whatever anyone had asked for the address meanwhile.
 
 How the pages stay safe:
 
 * The follow box on a tag page (which a shared page cache may serve to everyone) carries no CSRF
   token. The follow view checks the token itself: a POST without a valid one changes nothing and
   sends nothing, and gets an uncached page with a fresh token asking for one more click. Only that
-  verified POST acts, and all it can do is send one rate-limited email.
-* Its answer is the same "check your inbox" page whatever the address. A new or unconfirmed address
-  is sent a confirmation link (double opt-in); a confirmed one is sent its settings link, where it
-  can add the tag itself, so nobody can change someone else's subscription.
+  verified POST acts, and all it can do is record a request and send one rate-limited email.
+* Its answer is the same "check your inbox" page whatever the address, in the same time: the view does
+  the same work for every address (the address's rate-limit counter, one INSERT of the request, one
+  SELECT of a subscriber), and the mail, or none, goes out after the answer (AnswerThen). A new or
+  pending address is sent its request's confirmation link (double opt-in); a subscribed one its
+  settings link, where it can add the tag itself, so nobody can change someone else's subscription.
 * Confirming takes a button press (a POST): mail scanners that fetch links confirm nothing.
 * Unsubscribing is one POST that needs no cookie (RFC 8058 one-click), so that view alone is
   CSRF-exempt; the signed token in its address is the authorisation.
@@ -20,11 +35,16 @@ How the pages stay safe:
   break in a quoted local part would split the To: header) and domains IDNA cannot encode are refused.
 """
 
+import contextvars
+import datetime
 import hashlib
 import logging
+import secrets
 import smtplib
+import threading
 import unicodedata
 from email.errors import MessageError
+from functools import partial
 from urllib.parse import urlencode
 
 from django import forms
@@ -35,6 +55,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Q
+from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -47,7 +68,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from articles.models import Follow, Subscriber, Tag
+from articles.models import Follow, FollowRequest, Subscriber, Tag
 from articles.tags import moved_permanently, resolve_tag_slug
 from articles.templatetags.news import absolute
 from conclave.middleware import client_ip
@@ -55,7 +76,7 @@ from conclave.middleware import client_ip
 logger = logging.getLogger(__name__)
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600  # a week to click the confirmation link
-TOKEN_PURPOSES = ("confirm", "manage", "unsubscribe")
+LINK_PURPOSES = ("manage", "unsubscribe")  # the subscriber's own links; confirmation links name a request
 
 # Unicode categories no address we mail may hold: control characters (Cc: line breaks, NUL, …), format
 # characters (Cf: invisible ones such as U+200B, which IDNA drops, so one mailbox gets a second
@@ -86,42 +107,92 @@ def is_mailable(address):
     return True
 
 
-def _address_digest(subscriber):
-    return hashlib.sha256(subscriber.email.encode()).hexdigest()[:16]
+# Confirmation links: a random token per request, stored as a digest.
 
 
-def make_token(subscriber, purpose):
-    assert purpose in TOKEN_PURPOSES
-    return signing.dumps(
-        [subscriber.pk, _address_digest(subscriber)], salt=f"follow-{purpose}", compress=True
+def token_digest(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_request(tag, email, frequency):
+    """Record a request to follow `tag`; return it with the token of its confirmation link (not stored)."""
+    token = secrets.token_urlsafe(32)
+    follow_request = FollowRequest.objects.create(
+        email=email, tag=tag, frequency=frequency, token_digest=token_digest(token)
+    )
+    return follow_request, token
+
+
+def find_request(token):
+    """The follow request a confirmation token names, or None when it is unknown or over a week old."""
+    since = timezone.now() - datetime.timedelta(seconds=CONFIRM_MAX_AGE)
+    return (
+        FollowRequest.objects.select_related("tag")
+        .filter(token_digest=token_digest(token), created_at__gte=since)
+        .first()
     )
 
 
-def read_token(token, purpose):
-    """The subscriber a token names, or None when it is tampered, expired, foreign or stale."""
-    max_age = CONFIRM_MAX_AGE if purpose == "confirm" else None
+def confirm_url(token):
+    """The absolute URL (on SITE_URL) of a follow request's confirmation page."""
+    return absolute(reverse("articles:follow-confirm", kwargs={"token": token}))
+
+
+# Settings and unsubscribe links: the subscriber's link key, signed for the purpose.
+
+
+def _signer(purpose):
+    assert purpose in LINK_PURPOSES
+    # Not the salts of the old links ("follow-<purpose>"), whose signatures would verify here too.
+    return signing.Signer(salt=f"follow-link-{purpose}")
+
+
+def make_token(subscriber, purpose):
+    return _signer(purpose).sign(subscriber.link_key)
+
+
+def _signed_key(token, purpose):
     try:
-        pk, digest = signing.loads(token, salt=f"follow-{purpose}", max_age=max_age)
+        return _signer(purpose).unsign(token)
+    except signing.BadSignature:
+        return None
+
+
+def _legacy_subscriber(token, purpose):
+    """The subscriber a link mailed before link keys names (their id and an address digest, signed)."""
+    try:
+        pk, digest = signing.loads(token, salt=f"follow-{purpose}")
     except (signing.BadSignature, ValueError, TypeError):
         return None
     subscriber = Subscriber.objects.filter(pk=pk).first()
-    if subscriber is None or _address_digest(subscriber) != digest:
+    if subscriber is None or hashlib.sha256(subscriber.email.encode()).hexdigest()[:16] != digest:
         return None
     return subscriber
 
 
-def follow_url(subscriber, purpose):
-    """The absolute URL (on SITE_URL) of a subscriber's confirm, manage or unsubscribe page."""
-    return absolute(reverse(f"articles:follow-{purpose}", kwargs={"token": make_token(subscriber, purpose)}))
+def read_token(token, purpose):
+    """The subscriber a settings or unsubscribe token names, or None when it is tampered, foreign or
+    stale (they left)."""
+    key = _signed_key(token, purpose)
+    if key is None:
+        return _legacy_subscriber(token, purpose)
+    return Subscriber.objects.filter(link_key=key).first()
 
 
 def _is_genuine(token, purpose):
-    """Whether we signed this token for this purpose, even if the subscriber it named has left."""
+    """Whether we made this token for this purpose, even if the subscriber it named has left."""
+    if _signed_key(token, purpose) is not None:
+        return True
     try:
         signing.loads(token, salt=f"follow-{purpose}")
     except (signing.BadSignature, ValueError, TypeError):
         return False
     return True
+
+
+def follow_url(subscriber, purpose):
+    """The absolute URL (on SITE_URL) of a subscriber's settings or unsubscribe page."""
+    return absolute(reverse(f"articles:follow-{purpose}", kwargs={"token": make_token(subscriber, purpose)}))
 
 
 CONFIRM_DAYS = CONFIRM_MAX_AGE // (24 * 3600)
@@ -223,33 +294,35 @@ def csrf_refusal(request):
 
 
 def request_follow(tag, email, frequency):
-    """Record a follow request and send the one email it may cause; the visitor sees none of this."""
-    with transaction.atomic():
-        subscriber, created = Subscriber.objects.get_or_create(email=email, defaults={"frequency": frequency})
-        if not subscriber.is_confirmed:
-            # Nothing reaches an unconfirmed address but its confirmation, so its follows can wait here;
-            # the owner sees them, and picks the frequency, on the confirmation page.
-            Follow.objects.get_or_create(subscriber=subscriber, tag=tag)
-            if subscriber.frequency != frequency:
-                subscriber.frequency = frequency
-                subscriber.save(update_fields=["frequency"])
-    if within_limit("address", email, ADDRESS_LIMIT):
-        send_follow_mail(subscriber, tag)
-    else:
-        logger.info("Follow %s: mail to %s held back by the rate limit", tag.slug, address_hash(email))
+    """Record a follow request; return the work left for after the answer (the mail it may cause).
+
+    The same work for every address, whatever it is (new, pending, subscribed, over its limit): the
+    address's rate-limit counter, one INSERT of the request and one SELECT of a subscriber, so the
+    answer takes no longer for one than for another. Even a request whose mail will not mention it
+    (the address is subscribed, or over its limit) is recorded: it confirms nothing without its link,
+    and goes with the others after a week.
+    """
+    allowed = within_limit("address", email, ADDRESS_LIMIT)
+    _, token = new_request(tag, email, frequency)
+    subscriber = Subscriber.objects.filter(email=email, confirmed_at__isnull=False).first()
+    if not allowed:
+        return partial(
+            logger.info, "Follow %s: mail to %s held back by the rate limit", tag.slug, address_hash(email)
+        )
+    return partial(send_follow_mail, tag, email, token, subscriber)
 
 
-def send_follow_mail(subscriber, tag):
-    """An unconfirmed address gets its confirmation link; a confirmed one, its settings link with the
-    tag ready to add: the change waits for the owner of the mailbox."""
-    confirmed = subscriber.is_confirmed
+def send_follow_mail(tag, email, token, subscriber):
+    """A new or pending address gets its request's confirmation link; a subscribed one, its settings link
+    with the tag ready to add: the change waits for the owner of the mailbox."""
+    confirmed = subscriber is not None
     name = " ".join(tag.name.split())
     if confirmed:
         subject = f"Add {name} to your {settings.SITE_NAME} emails?"
         link = f"{follow_url(subscriber, 'manage')}?{urlencode({'add': tag.slug})}"
     else:
         subject = f"Confirm you want stories about {name}"
-        link = follow_url(subscriber, "confirm")
+        link = confirm_url(token)
     context = {
         "tag": tag,
         "link": link,
@@ -259,7 +332,7 @@ def send_follow_mail(subscriber, tag):
         "valid_days": CONFIRM_DAYS,
     }
     message = EmailMultiAlternatives(
-        subject, render_to_string("emails/confirm_follow.txt", context), to=[subscriber.email]
+        subject, render_to_string("emails/confirm_follow.txt", context), to=[email]
     )
     message.attach_alternative(render_to_string("emails/confirm_follow.html", context), "text/html")
     try:
@@ -267,18 +340,59 @@ def send_follow_mail(subscriber, tag):
     # The mail server's trouble, or the email package refusing the address after all. By its name only:
     # the exception's text may hold the address.
     except (smtplib.SMTPException, OSError, ValueError, MessageError) as exc:
-        logger.warning(
-            "Follow %s: mail to %s failed (%s)", tag.slug, address_hash(subscriber.email), type(exc).__name__
-        )
+        logger.warning("Follow %s: mail to %s failed (%s)", tag.slug, address_hash(email), type(exc).__name__)
         return
-    if not confirmed:
-        Subscriber.objects.filter(pk=subscriber.pk).update(confirmation_sent_at=timezone.now())
-    logger.info("Follow %s: mail sent to %s", tag.slug, address_hash(subscriber.email))
+    logger.info("Follow %s: mail sent to %s", tag.slug, address_hash(email))
+
+
+# Mails in flight at once from threads of their own, per process; beyond that, each waits its turn in
+# the server's thread (still after its answer), so a flood of requests cannot pile up threads.
+MAIL_THREADS = threading.BoundedSemaphore(8)
+
+
+class AnswerThen(HttpResponse):
+    """A response that does `then()` once it has been sent, so that work shows in no answer's timing.
+
+    WSGI servers call a response's close() after writing its body, which carries its Content-Length:
+    the visitor has the whole answer by then. Under a threaded server (gunicorn's gthread worker,
+    runserver), `then` runs in a thread of its own, so the server's thread is free at once: a client
+    that keeps its connection open learns nothing from when its next answer comes either. Elsewhere
+    (Django's test client, a single-threaded server), or when MAIL_THREADS are all busy, it runs here,
+    in close(). Either way it must not use the database: the request's connection is being tidied away.
+    """
+
+    def __init__(self, content, then, threaded, **kwargs):
+        super().__init__(content, **kwargs)
+        self.then, self.threaded, self.sender = then, threaded, None
+        self.context = contextvars.copy_context()  # the request's, for its id in the log lines
+
+    def close(self):
+        try:
+            super().close()  # Django's own: request_finished, which tidies database connections
+        finally:
+            then, self.then = self.then, None  # once, however often close() is called
+            if then is not None and self.threaded and MAIL_THREADS.acquire(blocking=False):
+                self.sender = threading.Thread(target=self.context.run, args=(self._run, then, True))
+                self.sender.start()
+            elif then is not None:
+                self.context.run(self._run, then, False)
+
+    @staticmethod
+    def _run(then, in_thread):
+        try:
+            then()
+        except Exception:  # too late for an error page: the visitor has their answer
+            logger.exception("Follow: the work after the answer failed")
+        finally:
+            if in_thread:
+                MAIL_THREADS.release()
 
 
 def leave(subscriber):
-    """Forget the subscriber entirely: the address, its follows and its delivery history."""
-    Subscriber.objects.filter(pk=subscriber.pk).delete()
+    """Forget the subscriber entirely: the address, its follows, delivery history and follow requests."""
+    with transaction.atomic():
+        Subscriber.objects.filter(pk=subscriber.pk).delete()
+        FollowRequest.objects.filter(email=subscriber.email).delete()
     logger.info("Subscriber %s left", address_hash(subscriber.email))
 
 
@@ -312,8 +426,11 @@ class FollowView(View):
             return response
         if not form.is_valid():
             return self.ask(request, tag, form)
-        request_follow(tag, **form.cleaned_data)
-        return render(request, "articles/follow_sent.html", {"tag": tag, "valid_days": CONFIRM_DAYS})
+        then = request_follow(tag, **form.cleaned_data)
+        page = render_to_string(
+            "articles/follow_sent.html", {"tag": tag, "valid_days": CONFIRM_DAYS}, request
+        )
+        return AnswerThen(page, then=then, threaded=request.META.get("wsgi.multithread", False))
 
     def ask(self, request, tag, form, retry=False):
         status = 400 if form.errors else 200
@@ -325,8 +442,78 @@ class FollowView(View):
 
 
 @method_decorator(never_cache, name="dispatch")
-class TokenView(View):
-    """A page reached through a signed link; a bad link gets a friendly 400 page."""
+class ConfirmView(View):
+    """A follow request's confirmation page. GET shows what it asked and a button; only the button's
+    POST confirms, and only that request: the address becomes a subscriber following its tag."""
+
+    def dispatch(self, request, token):
+        self.follow_request = find_request(token)
+        if self.follow_request is None:
+            return render(request, "articles/follow_invalid.html", status=400)
+        return super().dispatch(request, token)
+
+    def get(self, request, token):
+        if self.follow_request.confirmed_at:
+            return self.done()
+        return self.page(form=ConfirmForm(initial={"frequency": self.follow_request.frequency}))
+
+    def post(self, request, token):
+        if self.follow_request.confirmed_at:  # confirming twice changes nothing
+            return self.done()
+        form = ConfirmForm(request.POST)
+        if not form.is_valid():
+            return self.page(form=form, status=400)
+        confirm(self.follow_request, form.cleaned_data["frequency"])
+        logger.info("Subscriber %s confirmed a follow", address_hash(self.follow_request.email))
+        return self.done(thanks=True)
+
+    def page(self, status=200, **context):
+        context.update(
+            masked_email=mask_email(self.follow_request.email), tags=[self.follow_request.tag], done=False
+        )
+        return render(self.request, "articles/follow_confirm.html", context, status=status)
+
+    def done(self, thanks=False):
+        subscriber = Subscriber.objects.filter(
+            email=self.follow_request.email, confirmed_at__isnull=False
+        ).first()
+        if subscriber is None:  # confirmed, then left (or removed by an editor)
+            return render(self.request, "articles/follow_invalid.html", status=400)
+        context = {
+            "done": True,
+            "thanks": thanks,
+            "masked_email": mask_email(subscriber.email),
+            "tags": Tag.objects.filter(follows__subscriber=subscriber).order_by("name"),
+            "manage_url": follow_url(subscriber, "manage"),
+        }
+        return render(self.request, "articles/follow_confirm.html", context)
+
+
+def confirm(follow_request, frequency):
+    """Confirm one follow request: its address becomes (or stays) a subscriber, at `frequency`, following
+    its tag. Nothing else anyone asked for the address is taken with it."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = FollowRequest.objects.filter(pk=follow_request.pk, confirmed_at__isnull=True).update(
+            confirmed_at=now
+        )
+        if not claimed:  # confirmed meanwhile, by another click
+            return
+        subscriber, _ = Subscriber.objects.select_for_update().get_or_create(
+            email=follow_request.email, defaults={"confirmed_at": now, "frequency": frequency}
+        )
+        if not subscriber.is_confirmed:
+            # A row from before follow requests: what it followed was never confirmed by anyone.
+            subscriber.follows.all().delete()
+            subscriber.confirmed_at = now
+        subscriber.frequency = frequency
+        subscriber.save(update_fields=["confirmed_at", "frequency"])
+        Follow.objects.get_or_create(subscriber=subscriber, tag=follow_request.tag)
+
+
+@method_decorator(never_cache, name="dispatch")
+class SubscriberLinkView(View):
+    """A page reached through a subscriber's settings or unsubscribe link; a bad link gets a friendly 400."""
 
     purpose = ""
     template_name = ""
@@ -345,33 +532,7 @@ class TokenView(View):
         return render(self.request, self.template_name, context, status=status)
 
 
-class ConfirmView(TokenView):
-    """GET shows what is being confirmed and a button; only the button's POST confirms."""
-
-    purpose, template_name = "confirm", "articles/follow_confirm.html"
-
-    def get(self, request, token):
-        return self.page(form=ConfirmForm(initial={"frequency": self.subscriber.frequency}))
-
-    def post(self, request, token):
-        if self.subscriber.is_confirmed:  # confirming twice changes nothing
-            return self.page(done=True)
-        form = ConfirmForm(request.POST)
-        if not form.is_valid():
-            return self.page(form=form, status=400)
-        Subscriber.objects.filter(pk=self.subscriber.pk, confirmed_at__isnull=True).update(
-            confirmed_at=timezone.now(), frequency=form.cleaned_data["frequency"]
-        )
-        self.subscriber.refresh_from_db()
-        logger.info("Subscriber %s confirmed", address_hash(self.subscriber.email))
-        return self.page(done=True)
-
-    def page(self, status=200, **context):
-        tags = Tag.objects.filter(follows__subscriber=self.subscriber).order_by("name")
-        return super().page(status, tags=tags, manage_url=follow_url(self.subscriber, "manage"), **context)
-
-
-class ManageView(TokenView):
+class ManageView(SubscriberLinkView):
     """The subscriber's settings: frequency, tags to stop following, a tag to add, or leave."""
 
     purpose, template_name = "manage", "articles/follow_manage.html"
@@ -402,7 +563,7 @@ class ManageView(TokenView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class UnsubscribeView(TokenView):
+class UnsubscribeView(SubscriberLinkView):
     """GET: a one-click button. POST (also straight from a mail client, RFC 8058): leave, no cookie needed."""
 
     purpose, template_name, allow_departed = "unsubscribe", "articles/follow_unsubscribe.html", True

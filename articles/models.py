@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
@@ -598,8 +600,14 @@ def restorable_tags(names, slugs):
     return tags
 
 
+def new_link_key():
+    """A subscriber's link key: random, so links name nobody (see articles/follows.py)."""
+    return secrets.token_urlsafe(16)
+
+
 class Subscriber(models.Model):
-    """An email address following tags; nothing but its confirmation is sent until it is confirmed."""
+    """A confirmed email address following tags. Addresses that have not confirmed are only in their
+    FollowRequests (rows from before those existed may still be unconfirmed: they are sent nothing)."""
 
     class Frequency(models.TextChoices):
         IMMEDIATE = "immediate", "As soon as a story is published"
@@ -611,8 +619,9 @@ class Subscriber(models.Model):
     frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.IMMEDIATE)
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
-    confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Signed into the settings and unsubscribe links of every email; dies with the row.
+    link_key = models.CharField(max_length=32, unique=True, default=new_link_key, editable=False)
 
     class Meta:
         ordering = ["email"]
@@ -651,3 +660,20 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.article} to {self.subscriber}"
+
+
+class FollowRequest(models.Model):
+    """One request to follow a tag by email, as it was asked: its confirmation link confirms this and
+    nothing else, whatever else is asked for the same address meanwhile (articles/follows.py)."""
+
+    email = models.EmailField(max_length=254)  # normalised, as Subscriber.email
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="follow_requests")
+    frequency = models.CharField(max_length=10, choices=Subscriber.Frequency.choices)
+    # SHA-256 of the random token in the confirmation link: the link is looked up by it, and a copy of
+    # the database confirms nothing.
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.email} asks to follow {self.tag}"

@@ -1,25 +1,31 @@
 """Following a tag by email (Step 3): the follow box, double opt-in, rate limits, managing and leaving."""
 
 import datetime
+import hashlib
 import logging
 import re
 import smtplib
 import sys
+import threading
 import time
 import unicodedata
+import zlib
 from email.errors import HeaderParseError
 from urllib.parse import urlsplit
 
 import html5lib
 import pytest
-from django.core import mail
+from django.core import mail, signing
 from django.core.mail.backends.locmem import EmailBackend
-from django.test import Client
+from django.core.signals import request_finished
+from django.db import close_old_connections, connection
+from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from articles import follows
-from articles.follows import follow_url, make_token, read_token
-from articles.models import Delivery, Follow, Subscriber
+from articles.follows import confirm_url, find_request, follow_url, make_token, new_request, read_token
+from articles.models import Delivery, Follow, FollowRequest, Subscriber
 from tests.factories import ArticleFactory, TagFactory
 
 LINK = re.compile(r"https://news\.example\.com(/follow/[a-z]+/[^/\s]+/)(\?add=[\w-]+)?")
@@ -39,6 +45,11 @@ def subscriber(email="reader@example.com", confirmed=False, tags=()):
     for tag in tags:
         Follow.objects.create(subscriber=person, tag=tag)
     return person
+
+
+def pending(tag, email="reader@example.com", frequency="immediate"):
+    """A follow request waiting for its confirmation; returns the token of its link."""
+    return new_request(tag, email, frequency)[1]
 
 
 def path_of(url):
@@ -148,8 +159,9 @@ def test_the_whole_flow_with_csrf_checks_on(tag):
         {"email": " Reader@Example.com ", "frequency": "weekly", "csrfmiddlewaretoken": token},
     )
     assert "Check your inbox" in text(assert_follow_page(response))
-    reader = Subscriber.objects.get()
-    assert (reader.email, reader.frequency, reader.is_confirmed) == ("reader@example.com", "weekly", False)
+    request = FollowRequest.objects.get()
+    assert (request.email, request.frequency, request.tag) == ("reader@example.com", "weekly", tag)
+    assert not Subscriber.objects.exists()  # an address is a subscriber once it confirms
 
     # The emailed link is opened in a browser that has never seen the site.
     browser = Client(enforce_csrf_checks=True)
@@ -158,7 +170,8 @@ def test_the_whole_flow_with_csrf_checks_on(tag):
         link_in(mail.outbox[0]), {"frequency": "weekly", "csrfmiddlewaretoken": csrf_token_in(page)}
     )
     assert "You are subscribed" in text(assert_follow_page(confirm))
-    assert Subscriber.objects.get().is_confirmed
+    reader = Subscriber.objects.get()
+    assert (reader.email, reader.frequency, reader.is_confirmed) == ("reader@example.com", "weekly", True)
 
 
 # Double opt-in
@@ -168,17 +181,16 @@ def test_following_sends_one_confirmation_and_the_link_confirms(client, tag, cap
     caplog.set_level(logging.INFO, logger="articles.follows")
     response = follow(client, tag, email="Reader@Example.COM", frequency="daily")
     assert "Check your inbox" in text(assert_follow_page(response))
-    reader = Subscriber.objects.get()
-    assert reader.email == "reader@example.com"
-    assert reader.confirmation_sent_at is not None
-    assert list(reader.follows.values_list("tag__slug", flat=True)) == ["semiconductors"]
+    request = FollowRequest.objects.get()
+    assert (request.email, request.tag, request.frequency) == ("reader@example.com", tag, "daily")
+    assert not Subscriber.objects.exists()
 
     [message] = mail.outbox
     assert message.subject == "Confirm you want stories about Semiconductors"
     assert message.to == ["reader@example.com"]
     link = link_in(message)
     assert link.startswith("/follow/confirm/")
-    assert read_token(link.split("/")[3], "confirm") == reader
+    assert find_request(link.split("/")[3]) == request
 
     # Opening the link (as a mail scanner would) confirms nothing: the button does.
     page = client.get(link)
@@ -187,12 +199,13 @@ def test_following_sends_one_confirmation_and_the_link_confirms(client, tag, cap
     assert [text(a) for a in doc.findall(".//ul[@class='tags']//a")] == ["Semiconductors"]
     checked = doc.find(".//input[@name='frequency'][@checked]")
     assert checked.get("value") == "daily"
-    assert not Subscriber.objects.get().is_confirmed
+    assert not Subscriber.objects.exists()
 
     response = client.post(link, {"frequency": "daily"})
     assert "You are subscribed" in text(assert_follow_page(response))
     reader = Subscriber.objects.get()
     assert reader.is_confirmed and reader.frequency == "daily"
+    assert list(reader.follows.values_list("tag__slug", flat=True)) == ["semiconductors"]
 
     # Confirming again is harmless, and the address never reached the logs.
     confirmed_at = reader.confirmed_at
@@ -207,7 +220,7 @@ def test_following_sends_one_confirmation_and_the_link_confirms(client, tag, cap
 
 def test_the_answer_is_the_same_whoever_the_address_belongs_to(client, tag):
     other = TagFactory(name="Android", slug="android")
-    subscriber("pending@example.com", tags=[other])
+    pending(other, "pending@example.com")
     confident = subscriber("known@example.com", confirmed=True, tags=[other])
     confident.frequency = "weekly"
     confident.save()
@@ -220,7 +233,8 @@ def test_the_answer_is_the_same_whoever_the_address_belongs_to(client, tag):
 
     # New and unconfirmed addresses get a confirmation; their follow waits for it.
     assert [m.subject for m in mail.outbox[:2]] == ["Confirm you want stories about Semiconductors"] * 2
-    assert Follow.objects.filter(subscriber__email="pending@example.com", tag=tag).exists()
+    assert FollowRequest.objects.filter(email="pending@example.com", tag=tag).exists()
+    assert not Subscriber.objects.filter(email="pending@example.com").exists()
     # A confirmed address only gets its settings link: nothing changes until its owner acts.
     known = mail.outbox[2]
     assert known.to == ["known@example.com"]
@@ -339,37 +353,44 @@ def test_a_broken_cache_lets_followers_through_and_is_logged(client, tag, monkey
 # Signed links that no longer work
 
 
+def genuine_token(purpose, reader, tag):
+    return pending(tag, reader.email) if purpose == "confirm" else make_token(reader, purpose)
+
+
 def test_a_tampered_link_gets_a_friendly_page(client, tag):
-    reader = subscriber(tags=[tag])
+    reader = subscriber(confirmed=True, tags=[tag])
     for purpose in ("confirm", "manage", "unsubscribe"):
-        token = make_token(reader, purpose)
+        token = genuine_token(purpose, reader, tag)
         tampered = token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb")
         for token in (tampered, "nonsense", "x" * 300):
             doc = assert_follow_page(client.get(f"/follow/{purpose}/{token}/"), 400)
             assert text(doc.find(".//h1")) == "This link is no longer valid"
-            assert client.post(f"/follow/{purpose}/{token}/").status_code == 400
+            assert client.post(f"/follow/{purpose}/{token}/", {"frequency": "daily"}).status_code == 400
     assert Subscriber.objects.get().follows.count() == 1
+    assert not FollowRequest.objects.filter(confirmed_at__isnull=False).exists()
 
 
 def test_a_confirmation_link_expires_after_a_week(client, tag, time_machine):
-    reader = subscriber(tags=[tag])
-    link = path_of(follow_url(reader, "confirm"))
-    time_machine.move_to(timezone.now() + datetime.timedelta(days=8))
+    link = path_of(confirm_url(pending(tag)))
+    time_machine.move_to(timezone.now() + datetime.timedelta(days=6, hours=23))
+    assert_follow_page(client.get(link))
+    time_machine.move_to(timezone.now() + datetime.timedelta(days=1, hours=2))
     assert_follow_page(client.get(link), 400)
     assert_follow_page(client.post(link, {"frequency": "daily"}), 400)
-    assert not Subscriber.objects.get().is_confirmed
+    assert not Subscriber.objects.exists()
 
 
 @pytest.mark.parametrize(
     ("made_for", "used_on"), [("manage", "confirm"), ("confirm", "unsubscribe"), ("unsubscribe", "manage")]
 )
 def test_a_link_works_only_for_its_own_purpose(client, tag, made_for, used_on):
-    reader = subscriber(tags=[tag])
-    url = f"/follow/{used_on}/{make_token(reader, made_for)}/"
+    reader = subscriber(confirmed=True, tags=[tag])
+    url = f"/follow/{used_on}/{genuine_token(made_for, reader, tag)}/"
     assert_follow_page(client.get(url), 400)
     assert_follow_page(client.post(url, {"frequency": "daily"}), 400)
     reader.refresh_from_db()
-    assert not reader.is_confirmed and reader.follows.count() == 1
+    assert reader.frequency == "immediate" and reader.follows.count() == 1
+    assert not FollowRequest.objects.filter(confirmed_at__isnull=False).exists()
 
 
 # Managing and leaving without an account
@@ -436,6 +457,10 @@ def test_one_click_unsubscribe_needs_no_cookie_and_is_harmless_twice(client, tag
     assert "You are unsubscribed" in text(assert_follow_page(client.get(link)))
 
 
+def followed(person):
+    return sorted(person.follows.values_list("tag__slug", flat=True))
+
+
 # Addresses no mail header can carry (issue 15, finding 2)
 
 UNMAILABLE = [
@@ -458,7 +483,7 @@ def test_an_address_mail_cannot_carry_is_refused_with_a_clear_error(client, tag,
     assert field.get("aria-invalid") == "true"
     error = text(doc.find(f".//*[@id='{field.get('aria-describedby')}']"))
     assert error.startswith("Enter a valid email address: mail cannot be sent to this one")
-    assert not Subscriber.objects.exists() and not Follow.objects.exists()
+    assert not FollowRequest.objects.exists() and not Subscriber.objects.exists()
     assert mail.outbox == []
 
 
@@ -504,3 +529,245 @@ def test_a_mail_that_cannot_be_sent_gets_the_same_answer_and_is_logged(
         f"Follow semiconductors: mail to {follows.address_hash('reader@example.com')} failed" in caplog.text
     )
     assert "reader@example.com" not in caplog.text
+
+
+# Each confirmation link confirms its own request (finding 9)
+
+
+def test_a_later_request_changes_nothing_an_earlier_one_asked(client, tag):
+    android = TagFactory(name="Android", slug="android", show_early=True)
+    follow(client, tag, frequency="weekly")  # the owner of the address
+    follow(client, android, frequency="immediate")  # someone else, with the same address
+    mine, theirs = (link_in(message) for message in mail.outbox)
+    assert mine != theirs
+
+    doc = assert_follow_page(client.get(mine))
+    assert [text(a) for a in doc.findall(".//ul[@class='tags']//a")] == ["Semiconductors"]
+    assert doc.find(".//input[@name='frequency'][@checked]").get("value") == "weekly"
+    assert "You are subscribed" in text(assert_follow_page(client.post(mine, {"frequency": "weekly"})))
+    reader = Subscriber.objects.get()
+    assert (reader.frequency, followed(reader)) == ("weekly", ["semiconductors"])
+
+    # The other request waits for a click on its own link, and shows what it asked.
+    doc = assert_follow_page(client.get(theirs))
+    assert text(doc.find(".//h1")) == "Confirm your subscription"
+    assert [text(a) for a in doc.findall(".//ul[@class='tags']//a")] == ["Android"]
+    assert doc.find(".//input[@name='frequency'][@checked]").get("value") == "immediate"
+    client.post(theirs, {"frequency": "immediate"})
+    reader.refresh_from_db()
+    assert (reader.frequency, followed(reader)) == ("immediate", ["android", "semiconductors"])
+
+
+def test_confirming_takes_nothing_an_unconfirmed_row_from_before_had(client, tag):
+    """Before follow requests, pending follows sat on an unconfirmed subscriber, where anyone could add
+    some: confirming a request now keeps only what that request asked."""
+    legacy = subscriber(tags=[TagFactory(name="Android", slug="android", show_early=True)])
+    follow(client, tag, frequency="daily")
+    client.post(link_in(mail.outbox[0]), {"frequency": "daily"})
+    legacy.refresh_from_db()
+    assert legacy.is_confirmed and legacy.frequency == "daily"
+    assert followed(legacy) == ["semiconductors"]
+
+
+# Links that name nobody (finding 11)
+
+
+def decoded(token):
+    """Whatever the parts of a token say, read as signed payloads are (base64 JSON, maybe compressed)."""
+    found = []
+    for part in token.split(":"):
+        try:
+            raw = signing.b64_decode(part.lstrip(".").encode())
+            found.append(zlib.decompress(raw) if part.startswith(".") else raw)
+        except (ValueError, zlib.error):
+            continue
+    return b" ".join(found)
+
+
+def legacy_token(person, purpose):
+    """A link's token as mailed before link keys: the subscriber's id and an address digest, signed."""
+    digest = hashlib.sha256(person.email.encode()).hexdigest()[:16]
+    return signing.dumps([person.pk, digest], salt=f"follow-{purpose}", compress=True)
+
+
+def test_no_link_says_whom_it_is_for(client, tag):
+    known = Subscriber.objects.create(pk=987654321, email="known@example.com", confirmed_at=timezone.now())
+    follow(client, tag, email="new@example.com")  # a confirmation link
+    follow(client, tag, email="known@example.com")  # a settings link
+    tokens = [link_in(message).split("/")[3] for message in mail.outbox]
+    tokens.append(make_token(known, "unsubscribe"))
+    digests = [
+        hashlib.sha256(email.encode()).hexdigest()[:16].encode()
+        for email in ("new@example.com", "known@example.com")
+    ]
+    for token in tokens:
+        content = decoded(token)
+        assert b"987654321" not in content, token
+        assert not any(digest in content for digest in digests), token
+
+
+def test_a_confirmation_token_is_random_and_only_its_digest_is_kept(client, tag):
+    follow(client, tag)
+    token = link_in(mail.outbox[0]).split("/")[3]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # 32 random bytes
+    request = FollowRequest.objects.get()
+    assert request.token_digest == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in repr(list(FollowRequest.objects.values()))
+    # A copy of the database confirms nothing: the digest is no token.
+    assert_follow_page(client.get(f"/follow/confirm/{request.token_digest}/"), 400)
+    assert_follow_page(client.post(f"/follow/confirm/{request.token_digest}/", {"frequency": "daily"}), 400)
+    assert not Subscriber.objects.exists()
+
+
+def test_settings_and_unsubscribe_links_work_until_the_subscriber_leaves(client, tag, time_machine):
+    reader = subscriber(confirmed=True, tags=[tag])
+    assert read_token(make_token(reader, "manage"), "manage") == reader
+    manage, unsubscribe = (path_of(follow_url(reader, purpose)) for purpose in ("manage", "unsubscribe"))
+    time_machine.move_to(timezone.now() + datetime.timedelta(days=400))
+    assert "r•••@example.com" in text(assert_follow_page(client.get(manage)))
+    assert "r•••@example.com" in text(assert_follow_page(client.get(unsubscribe)))
+    client.post(manage, {"leave": "1"})
+    assert_follow_page(client.get(manage), 400)
+    # The same address subscribed again has links of its own: the old ones stay dead.
+    again = subscriber(confirmed=True, tags=[tag])
+    assert_follow_page(client.get(manage), 400)
+    assert read_token(manage.split("/")[3], "manage") is None
+    assert read_token(make_token(again, "manage"), "manage") == again
+
+
+def test_links_mailed_before_still_open_the_settings_and_unsubscribe_pages(client, tag):
+    reader = subscriber(confirmed=True, tags=[tag])
+    manage = f"/follow/manage/{legacy_token(reader, 'manage')}/"
+    assert "r•••@example.com" in text(assert_follow_page(client.get(manage)))
+    response = client.post(manage, {"frequency": "weekly"})
+    assert (response.status_code, Subscriber.objects.get().frequency) == (302, "weekly")
+    assert_follow_page(client.get(f"/follow/unsubscribe/{legacy_token(reader, 'manage')}/"), 400)
+
+    unsubscribe = f"/follow/unsubscribe/{legacy_token(reader, 'unsubscribe')}/"
+    for _ in range(2):
+        response = Client(enforce_csrf_checks=True).post(unsubscribe, {"List-Unsubscribe": "One-Click"})
+        assert "You are unsubscribed" in text(assert_follow_page(response))
+    assert not Subscriber.objects.exists()
+
+
+def test_a_confirmation_link_mailed_before_confirms_nothing(client, tag):
+    """It confirmed whatever anyone had asked for the address meanwhile (finding 9)."""
+    legacy = subscriber(tags=[tag])
+    confirm = f"/follow/confirm/{legacy_token(legacy, 'confirm')}/"
+    assert_follow_page(client.get(confirm), 400)
+    assert_follow_page(client.post(confirm, {"frequency": "daily"}), 400)
+    legacy.refresh_from_db()
+    assert not legacy.is_confirmed
+
+
+# The answer takes the same work whatever the address (finding 8)
+
+
+class RecordingCache:
+    """The cache, recording each call as (method, key without its hashed part)."""
+
+    def __init__(self, cache):
+        self.cache, self.calls = cache, []
+
+    def __getattr__(self, name):
+        method = getattr(self.cache, name)
+
+        def record(key, *args, **kwargs):
+            self.calls.append((name, key.rsplit(":", 1)[0]))
+            return method(key, *args, **kwargs)
+
+        return record
+
+
+def shape(sql):
+    """A statement with its values left out: strings (quoted, with '' inside) and numbers."""
+    return re.sub(r"\b\d+(\.\d+)?\b", "?", re.sub(r"'(?:[^']|'')*'", "?", sql))
+
+
+def close(response):
+    """What a WSGI server does once the answer is sent; as Django's test client does it, leaving alone
+    the database connection the test runs in."""
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+
+
+def answer(tag, email, n=0, **environ):
+    """The follow view's answer to a POST, straight from the view: not yet closed, as a WSGI server has
+    it once the view returns and before it sends it."""
+    request = RequestFactory().post(
+        f"/tags/{tag.slug}/follow/",
+        {"email": email, "frequency": "daily"},
+        REMOTE_ADDR=f"10.0.0.{n}",
+        **environ,
+    )
+    request._dont_enforce_csrf_checks = True  # as Django's test client does for its requests
+    return follows.FollowView.as_view()(request, slug=tag.slug)
+
+
+def test_the_answer_takes_the_same_work_whatever_the_address(tag, monkeypatch):
+    subscriber("known@example.com", confirmed=True, tags=[tag])
+    states = {
+        "new": "new@example.com",
+        "pending": "pending@example.com",
+        "subscribed": "known@example.com",
+        "over its limit": "limited@example.com",
+    }
+    # An address asked for once is pending; three times, over its limit. (The first page rendered also
+    # reads the site's navigation into the cache, whoever it is for.)
+    close(answer(tag, "pending@example.com", 99))
+    for _ in range(follows.ADDRESS_LIMIT[0]):
+        close(answer(tag, "limited@example.com", 99))
+    mail.outbox.clear()
+    work, mails, cache = {}, {}, follows.cache
+    for n, (state, email) in enumerate(states.items()):
+        recording = RecordingCache(cache)
+        monkeypatch.setattr(follows, "cache", recording)
+        sent = len(mail.outbox)
+        with CaptureQueriesContext(connection) as queries:
+            response = answer(tag, email, n)
+        assert len(mail.outbox) == sent, f"{state}: mail sent before the answer went out"
+        work[state] = (
+            response.status_code,
+            response.content,
+            [shape(query["sql"]) for query in queries],
+            recording.calls,
+        )
+        with CaptureQueriesContext(connection) as after:
+            close(response)  # the answer is out: now the mail goes
+        assert not after.captured_queries, f"{state}: the database used after the answer"
+        mails[state] = [message.subject for message in mail.outbox[sent:]]
+
+    assert work["new"] == work["pending"] == work["subscribed"] == work["over its limit"]
+    status, _, statements, cache_calls = work["new"]
+    assert status == 200
+    # The tag, the request recorded, a subscriber looked for; the IP's counter, then the address's.
+    assert [statement.split()[0] for statement in statements] == ["SELECT", "INSERT", "SELECT"]
+    assert [call for call, _ in cache_calls] == ["add", "incr", "add", "incr"]
+    assert mails == {
+        "new": ["Confirm you want stories about Semiconductors"],
+        "pending": ["Confirm you want stories about Semiconductors"],
+        "subscribed": ["Add Semiconductors to your Conclave TechMedia emails?"],
+        "over its limit": [],
+    }
+
+
+def test_under_a_threaded_server_the_mail_goes_from_a_thread_of_its_own(tag, monkeypatch, caplog):
+    """gunicorn's gthread worker: the server's thread is free as soon as the answer is sent."""
+    caplog.set_level(logging.INFO, logger="articles.follows")
+    monkeypatch.setattr(follows, "MAIL_THREADS", threading.BoundedSemaphore(1))
+    response = answer(tag, "reader@example.com", **{"wsgi.multithread": True})
+    close(response)
+    response.sender.join(10)
+    assert not response.sender.is_alive()
+    assert [message.subject for message in mail.outbox] == ["Confirm you want stories about Semiconductors"]
+    assert "Follow semiconductors: mail sent to" in caplog.text
+    assert follows.MAIL_THREADS.acquire(blocking=False)  # the thread gave its place back
+
+    # With every place taken, the next mail goes from the server's thread, still after the answer.
+    response = answer(tag, "other@example.com", **{"wsgi.multithread": True})
+    assert len(mail.outbox) == 1
+    close(response)
+    assert response.sender is None and len(mail.outbox) == 2

@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from articles import emails
-from articles.follows import read_token
-from articles.models import Article, Delivery, Follow, Subscriber
+from articles.follows import new_request, read_token
+from articles.models import Article, Delivery, Follow, FollowRequest, Subscriber
 from tests.factories import ArticleFactory, TagFactory
 
 UTC = datetime.UTC
@@ -496,6 +496,18 @@ def test_an_address_no_mail_can_go_to_is_skipped_and_logged_and_the_rest_go_out(
     mail.outbox.clear()
     assert "12 address(es) skipped" in run()
     assert mail.outbox == []
+
+
+def test_each_run_deletes_follow_requests_whose_links_have_expired(chips, time_machine):
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    new_request(chips, "old@example.com", "daily")
+    time_machine.move_to(start + datetime.timedelta(days=7, minutes=1), tick=False)
+    new_request(chips, "fresh@example.com", "daily")
+    assert "expired" not in run(dry_run=True)
+    assert FollowRequest.objects.count() == 2
+    assert "1 expired follow request(s) deleted." in run()
+    assert list(FollowRequest.objects.values_list("email", flat=True)) == ["fresh@example.com"]
 
 
 def test_progress_and_summary_output(chips):

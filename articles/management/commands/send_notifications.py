@@ -24,10 +24,15 @@ class Command(BaseCommand):
                 f"; {summary.unmailable} address(es) skipped that no mail can go to as written "
                 "(listed above by subscriber id: delete them in the admin)"
             )
+        expired = (
+            f" {summary.expired_requests} expired follow request(s) deleted."
+            if summary.expired_requests
+            else ""
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"{verb} {summary.emails} email(s) with {summary.stories} {stories} to {summary.subscribers} "
-                f"due subscriber(s); {summary.empty_digests} digest(s) had nothing new{skipped}."
+                f"due subscriber(s); {summary.empty_digests} digest(s) had nothing new{skipped}.{expired}"
             )
         )
         if not summary.ok:
