@@ -14,6 +14,8 @@ from django.template import loader
 from django.template.defaultfilters import filesizeformat
 from django.views import defaults
 
+from conclave.database import statement_cancelled
+
 logger = logging.getLogger("conclave.requests")
 
 # Seconds a visitor (or a load balancer) is asked to wait before trying again while the database is
@@ -141,13 +143,19 @@ class UnstorableInputMiddleware:
 
 
 def server_error(request):
-    """The site's 500 page, or a 503 with ``Retry-After`` when the database is out of reach.
+    """The site's 500 page, a 503 with ``Retry-After`` when the database is out of reach, or a 504
+    when PostgreSQL cancelled a statement that ran past the statement timeout (conclave/database.py).
 
     Django calls this for any exception no view handled (with DEBUG off), wherever it was raised: the
-    database may fail in a view, in the session or login lookups, or in a template. Neither page needs
-    the database or a request context. The traceback goes to the log (django.request), never here.
+    database may fail in a view, in the session or login lookups, or in a template. No page needs
+    the database or a request context. The traceback goes to the log (django.request), never here;
+    its line says "Gateway Timeout" for a cancelled statement, "Service Unavailable" for an outage.
     """
     exception = sys.exc_info()[1]
+    if statement_cancelled(exception):  # an OperationalError too, but the database is there
+        response = HttpResponse(loader.render_to_string("504.html"), status=504)
+        response["Cache-Control"] = "no-store"
+        return response
     if isinstance(exception, OperationalError | InterfaceError):
         response = HttpResponse(loader.render_to_string("503.html"), status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)

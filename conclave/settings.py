@@ -100,6 +100,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Seconds one database statement of a web request may run before PostgreSQL cancels it (applied by
+# conclave/wsgi.py, so management commands are not limited; see conclave/database.py); 0: no limit.
+DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=3.0)
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # Anonymous pages are kept at most this long, and never past the next scheduled story's time.
