@@ -24,6 +24,13 @@ Python and each piece is escaped the same way. The body snippet comes from ``bod
 tags stripped in SQL (and its entities decoded before escaping), not from the Markdown ``body``:
 the reader gets plain sentences rather than ``##``, ``**`` and ``[text](https://…)`` syntax, and
 body_html is already normalised and sanitised.
+
+Bounds (issue 15: one search of three phrases took 46 s over 20 bodies of 199,000 characters): a
+query keeps at most MAX_WORDS words, whatever their grouping (``query_is_cut`` says when some were
+left out, and the page tells the reader); ``ts_headline`` reads HEADLINE_CHARS of a body, from just
+before the first place one of the query's words appears, never the whole body; and every statement of
+a web request runs under the statement timeout (conclave/database.py). A search cut short by it gets
+a page of its own (HTTP 504, not kept by any cache) asking for fewer words.
 """
 
 import html
@@ -34,16 +41,23 @@ import unicodedata
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import DatabaseError, connections, transaction
 from django.db.models import F, Func, Q, TextField, Value
+from django.db.models.functions import Coalesce, Greatest, Length, Substr
+from django.template.response import TemplateResponse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from articles.models import Article
 from articles.views import ArticleListView, KnownCount
+from conclave.database import statement_cancelled
 
 logger = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 200
-MAX_TERMS = 16  # bounds the SQL (fallback) and the tsquery (PostgreSQL) built from one query
+# Words searched for in one query, in all: those of phrases, alternatives and exclusions alike. A word
+# is a run of letters or digits ("node.js" is two), near enough to what PostgreSQL makes an operand of
+# the tsquery. Ranking and highlighting evaluate every operand for each story (three LIKEs each on the
+# fallback), so this bounds them; eight is more than readers type (a name, a phrase, a word left out).
+MAX_WORDS = 8
 SEARCH_CONFIG = "english"  # the configuration of the trigger ('pg_catalog.english')
 # ts_rank normalisation 1: divide by 1 + log(document length). Weights stay A 1.0, B 0.4, C 0.2, so
 # a title match still outranks a body match.
@@ -51,6 +65,14 @@ RANK_NORMALIZATION = 1
 # Relevance ranking covers this many of the newest matches; fewer matches are all ranked.
 RANKED_MATCHES = 1000
 SNIPPET_OPTIONS = {"max_words": 30, "min_words": 12, "max_fragments": 2, "fragment_delimiter": " … "}
+# ts_headline parses all the text it is given, and its cost grows with the text and the matches in it:
+# 5.6 s for one body of 199,000 characters full of matches, about 4 ms for 2,000 of them. The snippet
+# (two fragments of at most 30 words) comes from HEADLINE_CHARS of body_html starting HEADLINE_LEAD_CHARS
+# before the first place one of the query's words appears as typed (a regular expression: under a
+# millisecond for the longest body), or at the body's start when none does (a stemmed match only, as
+# "chip" for "chips"). A story whose words are all further on is still found; it shows no snippet.
+HEADLINE_CHARS = 2000
+HEADLINE_LEAD_CHARS = 200
 
 MARK_START = "\x01"
 MARK_STOP = "\x02"
@@ -59,7 +81,11 @@ _MARKED_RE = re.compile(f"{MARK_START}([^{_SENTINELS}]*){MARK_STOP}")
 # A tag of sanitised HTML: quoted attribute values may contain ">".
 _TAG_PATTERN = r"""<([^>"']|"[^"]*"|'[^']*')*>"""
 _TOKEN_RE = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
-_WORD_CHAR_RE = re.compile(r"\w")
+_WORD_RE = re.compile(r"\w+")
+# The rest of a tag cut by the start of a window of body_html, and the part of one cut by its end
+# (once whole tags are gone, a "<" left can only be that: body_html escapes it in text).
+_CUT_TAG_START = "^[^<]*>"
+_CUT_TAG_END = "<.*$"
 _SPACE_RE = re.compile(r"\s+")
 _KEPT_FORMAT_CHARS = {"\u200c", "\u200d"}  # ZWNJ and ZWJ belong to words (Persian, Hindi) and emoji
 
@@ -130,9 +156,9 @@ def _headline(expression, query, **options):
 
 def websearch_text(query):
     """The query as websearch_to_tsquery should see it: the terms ``parse_query`` keeps (at most
-    MAX_TERMS, each with a letter or digit), in the same syntax. PostgreSQL's own parser accepts any
-    text, but a long run of operators ("<!-------…->") overflows its tsquery stack: an error, not a
-    search."""
+    MAX_WORDS words, each term with a letter or digit), in the same syntax. PostgreSQL's own parser
+    accepts any text, but a long run of operators ("<!-------…->") overflows its tsquery stack: an
+    error, not a search."""
 
     def written(term, negated=False):
         return ("-" if negated else "") + (f'"{term}"' if " " in term else term)
@@ -158,18 +184,12 @@ def _postgres_search(queryset, query):
                 .values_list("pk", flat=True)[: RANKED_MATCHES + 1]
             )
     except DatabaseError as exc:
+        if statement_cancelled(exc):
+            raise  # not a query that finds nothing: the reader is told it took too long (SearchView)
         # Whatever PostgreSQL still cannot turn into a query is a search that finds nothing.
         logger.warning("Search for %r failed: %s", query[:80], exc)
         found = []
     matches = queryset.filter(pk__in=found[:RANKED_MATCHES])
-    body_text = Func(
-        F("body_html"),
-        Value(_TAG_PATTERN),
-        Value(" "),
-        Value("g"),
-        function="regexp_replace",
-        output_field=TextField(),
-    )
     ranked = (
         matches.defer("search_vector")  # as large as the body: matched and ranked in SQL, never needed here
         .annotate(
@@ -177,12 +197,43 @@ def _postgres_search(queryset, query):
             # ts_headline is costly: PostgreSQL evaluates these after the sort and LIMIT, for the page only.
             headline_title=_headline(F("title"), tsquery, highlight_all=True),
             headline_standfirst=_headline(F("standfirst"), tsquery, highlight_all=True),
-            headline_body=_headline(body_text, tsquery, **SNIPPET_OPTIONS),
+            headline_body=_headline(_body_window(query), tsquery, **SNIPPET_OPTIONS),
         )
         .order_by("-rank", "-published_at", "-id")
     )
     ranked.known_count = KnownCount(min(len(found), RANKED_MATCHES), more=len(found) > RANKED_MATCHES)
     return ranked
+
+
+def _regexp_replace(expression, pattern, replacement, flags=""):
+    return Func(
+        expression,
+        Value(pattern),
+        Value(replacement),
+        Value(flags),
+        function="regexp_replace",
+        output_field=TextField(),
+    )
+
+
+def _body_window(query):
+    """The text of at most HEADLINE_CHARS characters of body_html, starting HEADLINE_LEAD_CHARS before
+    the first of the query's words it holds (case-insensitively, as typed), else at its start; tags
+    stripped, the ones cut at either end included."""
+    terms = [term for include, _ in parse_query(query) for term in include]
+    words = sorted({word.lower() for term in terms for word in _WORD_RE.findall(term)})
+    # \w runs hold no character that is special in a PostgreSQL regular expression. The first group
+    # is the text before the first match (the lazy .*? stops there); NULL when there is none.
+    before = Func(
+        F("body_html"),
+        Value(f"(?i)^(.*?)(?:{'|'.join(words)})"),
+        function="substring",
+        output_field=TextField(),
+    )
+    start = Greatest(Coalesce(Length(before), 0) + 1 - HEADLINE_LEAD_CHARS, 1)
+    window = Substr(F("body_html"), start, HEADLINE_CHARS)
+    text = _regexp_replace(_regexp_replace(window, _CUT_TAG_START, ""), _TAG_PATTERN, " ", "g")
+    return _regexp_replace(text, _CUT_TAG_END, "")
 
 
 def highlight(raw, *, entities=False):
@@ -211,8 +262,18 @@ def _wrap_matches(text, pattern, clean, group=0):
 
 
 def parse_query(query):
-    """[(include, exclude), …]: the or-groups of the query, each a pair of lists of terms."""
-    groups, include, exclude, count = [], [], [], 0
+    """[(include, exclude), …]: the or-groups of the query, each a pair of lists of terms; at most
+    MAX_WORDS words in all (a phrase is cut after the last word that fits)."""
+    return _parse(query)[0]
+
+
+def query_is_cut(query):
+    """Whether ``parse_query`` left words of ``query`` out (more than MAX_WORDS)."""
+    return _parse(query)[1]
+
+
+def _parse(query):
+    groups, include, exclude, words_left, cut = [], [], [], MAX_WORDS, False
     for match in _TOKEN_RE.finditer(query):
         negated, phrase, word_negated, word = match.groups()
         if word is not None and word.lower() == "or" and not word_negated:
@@ -220,12 +281,19 @@ def parse_query(query):
             include, exclude = [], []
             continue
         term = (phrase if phrase is not None else word).strip()
-        if not _WORD_CHAR_RE.search(term) or count >= MAX_TERMS:
+        words = list(_WORD_RE.finditer(term))
+        if not words:
             continue
-        count += 1
-        (exclude if negated or word_negated else include).append(term)
+        excluded = bool(negated or word_negated)
+        if len(words) > words_left:
+            cut = True
+            if excluded or not words_left:
+                continue  # a part of an excluded phrase would leave out more than the reader asked
+            term = term[: words[words_left - 1].end()]
+        words_left -= min(len(words), words_left)
+        (exclude if excluded else include).append(term)
     groups.append((include, exclude))
-    return [(include, exclude) for include, exclude in groups if include]
+    return [(include, exclude) for include, exclude in groups if include], cut
 
 
 def _anywhere(term):
@@ -262,16 +330,30 @@ def mark_terms(text, pattern):
 class SearchView(ArticleListView):
     """/search/?q=: the form, and the published stories matching q, 20 a page.
 
-    Context: ``query`` (cleaned, as searched), ``query_truncated``, ``max_query_chars``,
-    ``search_query`` (for the header's search box) and ``articles``, each carrying the SafeStrings
-    ``search_title``, ``search_standfirst`` and ``search_snippet``. An empty q runs no search.
+    Context: ``query`` (cleaned, as searched), ``query_truncated`` (cut to ``max_query_chars``),
+    ``query_cut`` (words over ``max_words`` left out), ``search_query`` (for the header's search box)
+    and ``articles``, each carrying the SafeStrings ``search_title``, ``search_standfirst`` and
+    ``search_snippet``. An empty q runs no search. A search stopped by the statement timeout answers
+    504 with the same page, ``took_too_long`` and no results, kept by no cache.
     """
 
     template_name = "articles/search.html"
 
     def get(self, request, *args, **kwargs):
         self.query, self.query_truncated = clean_query(request.GET.get("q", ""))
-        return super().get(request, *args, **kwargs)
+        self.query_cut = query_is_cut(self.query)
+        try:
+            # The page's statements all run here: the results are listed in get_context_data.
+            return super().get(request, *args, **kwargs)
+        except DatabaseError as exc:
+            if not statement_cancelled(exc):
+                raise
+            logger.warning("Search for %r stopped by the statement timeout", self.query[:80])
+        response = TemplateResponse(
+            request, self.template_name, self.search_context(took_too_long=True), status=504
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
     def get_queryset(self):
         if not self.query:
@@ -284,14 +366,29 @@ class SearchView(ArticleListView):
         if articles:
             decorate(articles, self.query, connections[self.object_list.db].vendor)
         context["page_obj"].object_list = context["object_list"] = context["articles"] = articles
-        context.update(
-            query=self.query,
-            search_query=self.query,
-            query_truncated=self.query_truncated,
-            max_query_chars=MAX_QUERY_CHARS,
-            feed_urls=None,  # search has no feed: the page links the site's own
-        )
+        context.update(self.search_context())
         return context
 
+    def search_context(self, **extra):
+        return {
+            "query": self.query,
+            "search_query": self.query,
+            "query_truncated": self.query_truncated,
+            "max_query_chars": MAX_QUERY_CHARS,
+            "query_cut": self.query_cut,
+            "max_words": MAX_WORDS,
+            "feed_urls": None,  # search has no feed: the page links the site's own
+            **extra,
+        }
 
-__all__ = ["SearchView", "clean_query", "decorate", "highlight", "mark_terms", "parse_query", "search"]
+
+__all__ = [
+    "SearchView",
+    "clean_query",
+    "decorate",
+    "highlight",
+    "mark_terms",
+    "parse_query",
+    "query_is_cut",
+    "search",
+]

@@ -18,9 +18,21 @@ from django.utils import timezone
 
 from articles.importing import import_file
 from articles.models import Article
-from articles.search import MAX_QUERY_CHARS, clean_query, highlight, mark_terms, parse_query, websearch_text
+from articles.search import (
+    HEADLINE_CHARS,
+    MAX_QUERY_CHARS,
+    MAX_WORDS,
+    _body_window,
+    clean_query,
+    highlight,
+    mark_terms,
+    parse_query,
+    query_is_cut,
+    websearch_text,
+)
 from tests.conftest import SEED_SLUG
 from tests.factories import ArticleFactory, SectionFactory
+from tests.test_statement_timeout import statement_cancelled_where
 
 SEED_FILE = Path(__file__).resolve().parent.parent / "articles" / "demo" / "openai-foxconn.md"
 QUERY_BUDGET = 8
@@ -123,7 +135,7 @@ def test_bad_page_numbers_are_404(client, db, page):
     assert search(client, "nebula", page=page).status_code == 404
 
 
-@pytest.mark.parametrize("q", ["", "   ", "\x00", "\t\n"])
+@pytest.mark.parametrize("q", ["", "   ", "\x1b", "\t\n"])
 def test_empty_query_shows_the_form_and_runs_no_search(client, newsroom, q):
     with CaptureQueriesContext(connection) as queries:
         response = search(client, q)
@@ -137,9 +149,8 @@ def test_empty_query_shows_the_form_and_runs_no_search(client, newsroom, q):
 
 
 HOSTILE_QUERIES = [
-    "\x00",
-    "quasar\x00chip",
-    "quasar" + "\x00" * 50,
+    "quasar\x1fchip",
+    "quasar" + "\x07" * 50,
     "a" * 10_000,
     "quasar " * 2_000,
     '"',
@@ -188,6 +199,12 @@ HOSTILE_QUERIES = [
 ]
 
 
+@pytest.mark.parametrize("q", ["\x00", "quasar\x00chip", "quasar" + "\x00" * 50])
+def test_a_nul_in_the_query_is_a_404(client, newsroom, q):
+    """No stored text holds NUL (conclave.middleware.UnstorableInputMiddleware answers first)."""
+    assert search(client, q).status_code == 404
+
+
 @pytest.mark.parametrize("q", HOSTILE_QUERIES)
 def test_hostile_queries_never_fail_and_are_escaped(client, newsroom, q):
     response = search(client, q)
@@ -208,6 +225,58 @@ def test_a_long_query_is_cut_and_says_so(client, newsroom):
     assert len(response.context["query"]) == MAX_QUERY_CHARS
     assert "too long" in response.content.decode()
     assert not search(client, "quasar").context["query_truncated"]
+
+
+def test_a_query_of_more_than_max_words_words_is_cut_and_says_so(client, newsroom):
+    # The word after the first MAX_WORDS would have found nothing.
+    response = search(client, " ".join(["quasar"] * MAX_WORDS + ["nonexistentword"]))
+    assert titles(response) == ["Quasar chip 0", "Quasar chip 1", "Quasar chip 2"]
+    assert response.context["query_cut"] and not response.context["query_truncated"]
+    assert f"more than {MAX_WORDS} words: only the first {MAX_WORDS} were used" in response.content.decode()
+    assert not search(client, "quasar chip").context["query_cut"]
+    # Cut to MAX_QUERY_CHARS too: the words are what was left out, and what the page says.
+    page = search(client, "quasar " * 40).content.decode()
+    assert f"only the first {MAX_WORDS} were used" in page and "characters were used" not in page
+
+
+# One query of many words in each shape that costs: plain words, a long phrase, alternatives,
+# exclusions, phrases, and single tokens PostgreSQL's parser splits into many words.
+MANY_WORDS = {
+    "words": " ".join(f"w{i}" for i in range(40)),
+    "phrase": '"' + " ".join(f"w{i}" for i in range(40)) + '"',
+    "alternatives": " or ".join(f"w{i}" for i in range(40)),
+    "exclusions": "w " + " ".join(f"-x{i}" for i in range(40)),
+    "phrases": " ".join(f'"w{i} x{i}"' for i in range(20)),
+    "hyphenated": "-".join(f"w{i}" for i in range(60)),
+    "dotted": ".".join(str(i) for i in range(90)),
+}
+
+
+@pytest.mark.parametrize("q", MANY_WORDS.values(), ids=MANY_WORDS.keys())
+def test_a_query_keeps_max_words_words_whatever_their_shape(q):
+    q, _ = clean_query(q)
+    assert query_is_cut(q)
+    searched = websearch_text(q)
+    assert len([word for word in re.findall(r"\w+", searched) if word != "or"]) == MAX_WORDS
+
+
+@postgres_only
+@pytest.mark.parametrize("q", MANY_WORDS.values(), ids=MANY_WORDS.keys())
+def test_the_tsquery_of_any_query_stays_small(db, q):
+    searched = websearch_text(clean_query(q)[0])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT websearch_to_tsquery('english', %s)::text", [searched])
+        (tsquery,) = cursor.fetchone()
+    # Its operands, the lexemes: a hyphenated word is one more beside its parts.
+    assert len(re.findall(r"'[^']*'", tsquery)) <= MAX_WORDS + 1
+
+
+def test_parse_query_cuts_a_phrase_and_drops_an_exclusion_that_do_not_fit():
+    words = [f"w{i}" for i in range(MAX_WORDS - 2)]
+    assert parse_query(f'{" ".join(words)} "a b c" d') == [([*words, "a b"], [])]
+    assert parse_query(f'{" ".join(words)} x -"d e" -f g') == [([*words, "x"], ["f"])]
+    assert query_is_cut(f'{" ".join(words)} "a b c"')
+    assert not query_is_cut(f'{" ".join(words)} "a b"')
 
 
 def test_highlighting_marks_the_words_and_escapes_the_rest(client, db):
@@ -369,6 +438,74 @@ def test_search_uses_the_stored_vector_and_runs_headlines_for_the_page_only(clie
     assert sum("@@" in statement for statement in sql) == 1
     assert not any("COUNT(" in statement for statement in sql)
     assert response.context["paginator"].count == 30
+
+
+def with_body_html(body_html, **fields):
+    """A published story whose body_html is exactly ``body_html`` (its body too, for the vector)."""
+    article = ArticleFactory(body="Short.", **fields)
+    Article.objects.filter(pk=article.pk).update(body=body_html, body_html=body_html)  # and the trigger
+    return article
+
+
+def headline_window(article, query):
+    return Article.objects.annotate(text=_body_window(query)).get(pk=article.pk).text
+
+
+@postgres_only
+def test_the_snippet_comes_from_a_bounded_window_at_the_first_match(client, db):
+    """ts_headline never reads a whole body: a match 144,000 characters in is shown all the same."""
+    body_html = "<p>" + "Markets were quiet and prices held. " * 4000 + "</p>"
+    # The window opens inside this tag: what is left of it is no text of the snippet.
+    body_html += '<p>At last the <a title="' + "x" * 300 + '">Gadgetron</a> arrived.</p>'
+    article = with_body_html(body_html, title="A long read", standfirst="Markets.")
+    with CaptureQueriesContext(connection) as queries:
+        response = search(client, "gadgetron")
+    (found,) = response.context["articles"]
+    assert "<mark>Gadgetron</mark>  arrived" in found.search_snippet
+    assert "title" not in found.search_snippet and "x" * 10 not in found.search_snippet
+    # What ts_headline reads: the window, tags stripped, even the one cut at its start.
+    assert headline_window(article, "gadgetron").split() == ["Gadgetron", "arrived."]
+    (page,) = [query["sql"] for query in queries.captured_queries if "ts_headline" in query["sql"]]
+    body_headline = page[page.rindex("ts_headline(") :]
+    assert body_headline.count('"body_html"') == 2  # where the first match is, and the window from there
+    assert f", {HEADLINE_CHARS}), '^[^<]*>'" in body_headline
+
+
+@postgres_only
+def test_the_window_is_at_most_headline_chars_and_drops_a_tag_it_cuts(db):
+    # The link's tag starts 5 characters before the window's end: "<a hr" is in it, and goes.
+    text = "Gadgetron " + ("word " * HEADLINE_CHARS)[: HEADLINE_CHARS - len("<p>Gadgetron ") - 5]
+    article = with_body_html(f'<p>{text}<a href="https://example.com/">link</a> and more.</p>')
+    window = headline_window(article, "gadgetron")
+    assert window.split() == text.split()
+    far = with_body_html("<p>" + "word " * 39_000 + "Gadgetron.</p>")
+    assert headline_window(far, "gadgetron").split() == ["word"] * 40 + ["Gadgetron."]
+
+
+@postgres_only
+def test_a_story_found_only_by_a_stem_shows_a_snippet_of_its_start(client, db):
+    ArticleFactory(title="Factory news", body="The chip plants expand. " + "More words follow here. " * 200)
+    (found,) = search(client, "chips").context["articles"]
+    assert "<mark>chip</mark> plants expand" in found.search_snippet
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("statement", ["@@", "ts_headline"], ids=["finding the matches", "the page"])
+def test_a_search_stopped_by_the_statement_timeout_says_so(client, newsroom, statement, caplog):
+    with statement_cancelled_where(statement):
+        response = search(client, "quasar chip")
+    assert response.status_code == 504
+    assert response["Cache-Control"] == "no-store"
+    doc = parse(response)
+    assert "".join(doc.find(".//h1").itertext()) == "Search took too long"
+    assert doc.find(".//main//form//input[@name='q']").get("value") == "quasar chip"
+    assert "Try again with fewer words" in response.content.decode()
+    assert "We are back in a moment" not in response.content.decode()
+    assert any(r.name == "articles.search" and "statement timeout" in r.getMessage() for r in caplog.records)
+    # Nothing of it was kept: the same address, asked again, searches.
+    again = search(client, "quasar chip")
+    assert again.status_code == 200 and len(titles(again)) == 3
 
 
 @postgres_only
