@@ -79,6 +79,9 @@ ROOT_URLCONF = "conclave.urls"
 # Where the admin lives: somewhere else than /admin/ keeps it out of the way of scanners that try
 # every site's /admin/ (the login throttling below is the real protection).
 ADMIN_URL = env.str("DJANGO_ADMIN_URL", default="admin/").strip("/") + "/"
+# Signing in is the admin's: with no `next`, or one Django refuses as unsafe (another site, //host,
+# javascript:, a control character), land on its front page; Django's default, /accounts/profile/, is a 404.
+LOGIN_REDIRECT_URL = "admin:index"
 WSGI_APPLICATION = "conclave.wsgi.application"
 
 TEMPLATES = [
