@@ -17,8 +17,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 
-# A request still running after this many seconds is a bug or a stuck connection: the worker is
-# killed and replaced, so one bad request never holds a process forever.
+# A worker silent for this many seconds (its main loop stuck) is killed and replaced. With threads, one
+# slow request does not silence it: DATABASE_STATEMENT_TIMEOUT (conclave/database.py) bounds the
+# database time of each request instead.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 30
 keepalive = 5

@@ -135,8 +135,7 @@ class UnstorableInputMiddleware:
 
     def __call__(self, request):
         if "\x00" in request.path_info or any(
-            "\x00" in name or any("\x00" in value for value in values)
-            for name, values in request.GET.lists()
+            "\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()
         ):
             return defaults.page_not_found(request, Http404("NUL in the address"))
         return self.get_response(request)

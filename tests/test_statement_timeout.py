@@ -68,8 +68,8 @@ def statement_timeout_seen_by(*argv, **env):
     return result.stdout.split()[-1]  # the shell may announce its automatic imports first
 
 
-def web_process(**env):
-    return statement_timeout_seen_by("-c", f"import conclave.wsgi\n{SHOW}", **env)
+def web_process(entry_point="conclave.wsgi", **env):
+    return statement_timeout_seen_by("-c", f"import {entry_point}\n{SHOW}", **env)
 
 
 def management_command(**env):
@@ -77,10 +77,11 @@ def management_command(**env):
 
 
 @postgres_only
-def test_the_web_process_limits_each_statement(db):
-    assert web_process() == "3s"  # the default
-    assert web_process(DATABASE_STATEMENT_TIMEOUT="0.25") == "250ms"
-    assert web_process(DATABASE_STATEMENT_TIMEOUT="0") == "0"  # no limit
+@pytest.mark.parametrize("entry_point", ["conclave.wsgi", "conclave.asgi"])
+def test_the_web_process_limits_each_statement(db, entry_point):
+    assert web_process(entry_point) == "3s"  # the default
+    assert web_process(entry_point, DATABASE_STATEMENT_TIMEOUT="0.25") == "250ms"
+    assert web_process(entry_point, DATABASE_STATEMENT_TIMEOUT="0") == "0"  # no limit
 
 
 @postgres_only
