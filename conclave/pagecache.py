@@ -7,6 +7,10 @@ generation and the page in one round trip. A scheduled
 story going live changes pages with no write at all, so nothing is kept past the next scheduled
 ``published_at``.
 
+The address is the page's URL with only the query parameters that page reads (``PAGE_QUERIES``), in a
+fixed order: tracking tags (utm_*, fbclid, gclid) and made-up parameters neither make new entries nor
+reach the view, which sees exactly the parameters its key holds.
+
 Every entry carries its own "valid until" time, checked on each read: the cache server's expiry is only
 a second line, since it runs on its own clock (and tests move ours with time_machine).
 
@@ -32,7 +36,8 @@ from typing import NamedTuple
 import django.middleware.gzip
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.cache import cc_delim_re, get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
@@ -73,9 +78,67 @@ failure_log = OncePerMinute()
 logger.addFilter(failure_log)
 
 GENERATION_KEY = "pagecache:generation"
-# The admin, the subscriber pages and the follow form carry tokens or per-visitor state; the health
-# check must reach the database every time.
-BYPASS_PATHS = r"^/(?:{admin}|follow/|tags/[^/]+/follow/|healthz$)"
+
+
+class Query(NamedTuple):
+    """What a page reads from its query string."""
+
+    # The parameters that choose what it shows: the key holds them, in this order, and the view gets
+    # them alone (any other parameter is dropped before the view runs).
+    keys: tuple[str, ...] = ()
+    # Parameters that make the answer one visitor's own (a draft preview's signed link): a request
+    # carrying one reaches the view and is never kept, rather than giving every token an entry.
+    personal: tuple[str, ...] = ()
+
+
+# Every public page by URL name, and what it reads from its query string. A page not named here is
+# never cached (the safe default: its view sees the whole query string, and nothing it answers is
+# kept); tests/test_pagecache.py fails for a public URL pattern missing from this table. ``None``:
+# never cached, on purpose: the subscriber pages and the follow form carry tokens or per-visitor
+# state, and the health check must reach the database every time. The admin is not named: it is for
+# staff, and never cached.
+PAGE_QUERIES = {
+    "articles:home": Query(keys=("page",)),
+    "articles:detail": Query(personal=("preview",)),
+    "articles:section": Query(keys=("page",)),
+    "articles:section-feed": Query(),
+    "articles:section-feed-atom": Query(),
+    "articles:author": Query(keys=("page",)),
+    "articles:author-feed": Query(),
+    "articles:author-feed-atom": Query(),
+    "articles:tags": Query(keys=("page",)),
+    "articles:tag": Query(keys=("page",)),
+    "articles:tag-feed": Query(),
+    "articles:tag-feed-atom": Query(),
+    "articles:archive-month": Query(keys=("page",)),
+    "articles:search": Query(keys=("q", "page")),
+    "articles:feed": Query(),
+    "articles:feed-atom": Query(),
+    "sitemap": Query(),
+    "sitemap-section": Query(keys=("p",)),  # Django's sitemap view pages with ?p=
+    "news-sitemap": Query(),
+    "robots": Query(),
+    "articles:follow": None,
+    "articles:follow-confirm": None,
+    "articles:follow-manage": None,
+    "articles:follow-unsubscribe": None,
+    "articles:healthz": None,
+}
+
+
+def _page_number(value):
+    """Paginators read a page number with int(): ``02``, `` 2``, ``+2`` are all page 2, one key; page 1
+    is the page with no number at all."""
+    try:
+        number = int(value)
+    except ValueError:
+        return value  # "last", or not a number at all (the view answers 404, which is never kept)
+    return "" if number == 1 else str(number)
+
+
+# Values that different spellings can give, in one spelling, so that each page has one key.
+CANONICAL_VALUES = {"page": _page_number, "p": _page_number}
+
 UNCACHEABLE_DIRECTIVES = {"private", "no-cache", "no-store"}
 # How long the next scheduled time is trusted when no save says otherwise.
 SCHEDULE_RECHECK_SECONDS = 300
@@ -241,26 +304,56 @@ def _is_anonymous(request):
     return not request.user.is_authenticated
 
 
+def _query_of(request):
+    """What the requested page reads from its query string (``PAGE_QUERIES``); None: never cached."""
+    try:
+        match = resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return None
+    return PAGE_QUERIES.get(match.view_name)
+
+
+def _canonical_query(request, keys):
+    """The query string of the parameters in ``keys`` alone, in that order, one value each (the last,
+    which is the one views read) in one spelling; an empty value is left out, like a missing one."""
+    kept = QueryDict(mutable=True)
+    for name in keys:
+        value = CANONICAL_VALUES.get(name, str)(request.GET.get(name, ""))
+        if value:
+            kept[name] = value
+    return kept.urlencode()
+
+
+def _show_only(request, query):
+    """The view sees this query string and no other, so the page it makes is the one its key names."""
+    request.META["QUERY_STRING"] = query
+    request.GET = QueryDict(query)
+
+
 def _page_key(address):
     return f"pagecache:page:{hashlib.sha256(address.encode()).hexdigest()}"
 
 
 def _read_page(address):
-    """(generation, key, kept page or None) in one round trip to the cache server.
+    """(current generation, key, kept entry or None) in one round trip to the cache server.
 
-    A page is kept under its address alone, with the generation it was made in: read together with
-    the current generation (one MGET on Redis), a page from an older generation is simply not used,
-    and the next miss writes over it.
+    An entry is (the generation it was made in, valid until, page), kept under the address alone: read
+    together with the current generation (one MGET on Redis), a page from an older generation is
+    simply not used, and the next page made writes over it.
     """
     key = _page_key(address)
     found = cache.get_many([GENERATION_KEY, key])
     generation = found.get(GENERATION_KEY)
     if generation is None:
         return current_generation(), key, None  # starts a new series
-    entry = found.get(key)
-    if entry is None or entry[0] != generation:
-        return generation, key, None
-    return generation, key, entry[1:]
+    return generation, key, found.get(key)
+
+
+def _current(entry, generation, now):
+    """The kept page, if it is current: made in this generation and still within its time."""
+    if entry is not None and entry[0] == generation and entry[1] > now:
+        return entry[2]
+    return None
 
 
 def _cache_control(response):
@@ -395,16 +488,19 @@ class PageCacheMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.bypass_paths = re.compile(BYPASS_PATHS.format(admin=re.escape(settings.ADMIN_URL)))
 
     def __call__(self, request):
-        if not self._applies(request):
+        query = self._query(request)
+        if query is None:
             return self.get_response(request)
         if not _is_anonymous(request):
             response = self.get_response(request)
             # Made for someone logged in: no shared cache may keep it and hand it to a visitor.
             patch_cache_control(response, private=True)
             return response
+        if any(name in request.GET for name in query.personal):
+            return self.get_response(request)
+        _show_only(request, _canonical_query(request, query.keys))
         now = timezone.now()
         address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
         try:
@@ -412,9 +508,17 @@ class PageCacheMiddleware:
         except Exception as exc:
             logger.warning("Page cache unavailable, serving %s uncached: %s", request.path, exc)
             return self.get_response(request)
-        if entry is not None and entry[0] > now:
-            return _respond(request, entry[1], now, "hit")
+        page = _current(entry, generation, now)
+        if page is not None:
+            return _respond(request, page, now, "hit")
+        return self._make(request, key, generation, now)
 
+    def _query(self, request):
+        if settings.PAGE_CACHE_SECONDS <= 0 or request.method not in ("GET", "HEAD"):
+            return None
+        return _query_of(request)
+
+    def _make(self, request, key, generation, now):
         response = self.get_response(request)
         try:
             lifetime = _lifetime(request, response, generation, now)
@@ -431,10 +535,3 @@ class PageCacheMiddleware:
         except Exception as exc:
             logger.warning("Page cache: %s not stored: %r", request.path, exc)
         return _respond(request, page, now, "miss")
-
-    def _applies(self, request):
-        return (
-            settings.PAGE_CACHE_SECONDS > 0
-            and request.method in ("GET", "HEAD")
-            and not self.bypass_paths.match(request.path_info)
-        )

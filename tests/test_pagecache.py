@@ -20,13 +20,14 @@ from django.core.cache.backends.base import BaseCache
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.test import Client
-from django.urls import path
+from django.urls import URLResolver, get_resolver, path
 from django.utils import timezone
 from django.views.decorators.cache import cache_control, never_cache
 
 from articles import preview
 from articles.models import Article, Author, Correction, Section, Tag
 from conclave import pagecache
+from tests.factories import ArticleFactory
 
 
 def is_hit(response):
@@ -87,7 +88,7 @@ def test_head_is_answered_from_the_page_a_get_stored(client, newsroom, django_as
     assert response.status_code == 200 and is_hit(response)
 
 
-def test_the_key_is_the_whole_address(client, newsroom):
+def test_the_key_is_the_address_with_the_parameters_the_page_reads(client, newsroom):
     prime(client, "/search/?q=live")
     other_query = client.get("/search/?q=zzzz")
     assert not is_hit(other_query)
@@ -281,7 +282,7 @@ def test_draft_preview_links_are_never_stored(client, newsroom):
         response = client.get(url)
         assert response.status_code == 200
         assert "Draft preview" in text(response)
-        assert response["X-Cache"] == "miss"
+        assert "X-Cache" not in response  # a preview link is one visitor's: the cache stays out of it
     assert client.get(draft.get_absolute_url()).status_code == 404
 
 
@@ -342,21 +343,26 @@ def stale_at_once(request):
     return HttpResponse("max-age 0")
 
 
-urlpatterns = [
-    path(f"{view.__name__}/", view)
-    for view in [
-        plain,
-        uncacheable,
-        private,
-        with_cookie,
-        with_csrf_token,
-        with_session,
-        varies_on_cookie,
-        not_found,
-        redirect,
-        stale_at_once,
-    ]
+TEST_VIEWS = [
+    plain,
+    uncacheable,
+    private,
+    with_cookie,
+    with_csrf_token,
+    with_session,
+    varies_on_cookie,
+    not_found,
+    redirect,
+    stale_at_once,
 ]
+urlpatterns = [path(f"{view.__name__}/", view, name=view.__name__) for view in TEST_VIEWS]
+
+
+@pytest.fixture
+def test_views(monkeypatch):
+    """This module's views as pages of their own (pytest.mark.urls), each cacheable, reading nothing."""
+    for view in TEST_VIEWS:
+        monkeypatch.setitem(pagecache.PAGE_QUERIES, view.__name__, pagecache.Query())
 
 
 @pytest.mark.urls(__name__)
@@ -374,7 +380,7 @@ urlpatterns = [
         "/stale_at_once/",
     ],
 )
-def test_responses_made_for_one_visitor_or_not_ok_are_never_stored(client, db, url):
+def test_responses_made_for_one_visitor_or_not_ok_are_never_stored(client, db, url, test_views):
     client.get("/plain/")
     assert is_hit(client.get("/plain/"))  # the control: a plain page is kept
     client.get(url)
@@ -584,39 +590,66 @@ def test_pages_made_for_someone_logged_in_are_private(editor_client, newsroom):
 # A real Redis server that stops
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
-def own_redis(settings, tmp_path):
-    """A Redis server of this test's own, on a free port, that the test may stop."""
+def redis_server(tmp_path):
+    """Starts Redis servers of this test's own on free ports, with the options given: (url, process)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed on this machine")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise
-            time.sleep(0.05)
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{port}/0",
-        }
-    }
-    yield server
-    server.kill()
-    server.wait()
+    started = []
+
+    def start(*options):
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                *options,
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+        )
+        started.append(server)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        return f"redis://127.0.0.1:{port}/0", server
+
+    yield start
+    for server in started:
+        server.kill()
+        server.wait()
+
+
+def redis_cache(url):
+    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+
+
+@pytest.fixture
+def own_redis(settings, redis_server):
+    """A Redis server of this test's own, on a free port, that the test may stop."""
+    url, server = redis_server()
+    settings.CACHES = redis_cache(url)
+    return server
 
 
 def test_with_redis_stopped_every_page_is_still_served(
@@ -665,3 +698,96 @@ def test_the_redis_run_keeps_pages_in_redis_itself(client, newsroom):
     server = redis.Redis.from_url(os.environ["CACHE_URL"])
     kept = list(server.scan_iter(match="*pagecache:page:*"))
     assert len(kept) >= 2
+
+
+# Query strings: the key holds only the parameters each page reads (issue 15, finding 7)
+
+
+JUNK_PARAMETERS = [
+    "utm_source=newsletter",
+    "utm_source=x1&utm_medium=email&utm_campaign=launch",
+    "fbclid=IwAR0abc",
+    "gclid=EAIaIQobChMI",
+    "anything=at-all&x=1",
+    "",  # an empty query string too
+]
+
+
+@pytest.mark.parametrize("url", ["/", "/news/{slug}/", "/tags/semiconductors/", "/feed/", "/search/?q=live"])
+def test_parameters_a_page_does_not_read_make_no_entry_of_their_own(client, newsroom, url):
+    url = url.format(slug=newsroom[3][0].slug)
+    made = client.get(url)
+    joiner = "&" if "?" in url else "?"
+    for junk in JUNK_PARAMETERS:
+        response = client.get(f"{url}{joiner}{junk}")
+        assert is_hit(response), junk  # no render, no entry: the page the clean address keeps
+        assert response.content == made.content
+
+
+def test_the_view_sees_only_the_parameters_the_key_holds(client, newsroom):
+    """Pagination links repeat the query string ({% querystring %}): a page made for a tagged visit must
+    not hand its tracking tags to every later reader of the same key."""
+    ArticleFactory.create_batch(25, section=newsroom[0], tags=[newsroom[2]])
+    made = client.get("/?utm_source=newsletter&fbclid=abc&page=1")
+    assert made.status_code == 200
+    assert 'href="?page=2"' in text(made)
+    assert "utm_source" not in text(made) and "fbclid" not in text(made)
+    later = client.get("/")
+    assert is_hit(later) and later.content == made.content
+    second = client.get("/tags/semiconductors/?gclid=1&page=2")
+    assert second.status_code == 200 and "gclid" not in text(second)
+    assert 'href="?page=2"' not in text(second)  # its own links: "newer" is page 1, the tag's address
+    assert is_hit(client.get("/tags/semiconductors/?page=2"))
+
+
+def test_the_parameters_a_page_reads_make_one_key_whatever_their_order_or_spelling(client, newsroom):
+    made = client.get("/search/?q=live")
+    for variant in [
+        "/search/?page=1&q=live",  # another order; page 1 is the page with no number
+        "/search/?q=live&page=01",
+        "/search/?q=live&page=",
+        "/search/?q=other&q=live",  # the last value is the one the view reads
+        "/search/?utm_campaign=x&q=live",
+    ]:
+        response = client.get(variant)
+        assert is_hit(response), variant
+        assert response.content == made.content
+    assert not is_hit(client.get("/search/?q=chips"))  # what the page reads still makes its own key
+
+
+def test_every_public_url_pattern_says_what_its_page_reads():
+    """A pattern missing from PAGE_QUERIES is never cached (safe, but slow): add it, with the
+    parameters its view reads, or None to keep it out of the cache on purpose."""
+
+    def walk(patterns, namespace=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.namespace == "admin":
+                    continue  # for staff: never cached
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                yield from walk(pattern.url_patterns, inner)
+            else:
+                yield pattern, f"{namespace}{pattern.name}" if pattern.name else None
+
+    named, unnamed = set(), set()
+    for pattern, name in walk(get_resolver().url_patterns):
+        (named.add(name) if name else unnamed.add(pattern.callback.__name__))
+    assert named - pagecache.PAGE_QUERIES.keys() == set(), "cacheable pages missing from PAGE_QUERIES"
+    assert pagecache.PAGE_QUERIES.keys() - named == set(), "PAGE_QUERIES names pages that do not exist"
+    assert unnamed == {"favicon"}  # a redirect, never kept: without a name it cannot be in the table
+
+
+def test_a_page_missing_from_the_table_is_never_cached(client, newsroom, monkeypatch):
+    monkeypatch.delitem(pagecache.PAGE_QUERIES, "articles:tags")
+    for _ in range(2):
+        response = client.get("/tags/?utm_source=x")
+        assert response.status_code == 200 and "X-Cache" not in response
+
+
+def test_a_preview_token_never_makes_an_entry(client, newsroom):
+    article = newsroom[3][0]
+    for token in ("made-up-1", "made-up-2"):
+        response = client.get(f"{article.get_absolute_url()}?preview={token}")
+        assert response.status_code == 200 and "X-Cache" not in response
+    prime(client, "/")
+    assert is_hit(client.get("/?preview=made-up"))  # a page that reads no preview ignores it
