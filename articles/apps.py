@@ -7,5 +7,6 @@ class ArticlesConfig(AppConfig):
 
     def ready(self):
         from articles import signals
+        from conclave import checks  # noqa: F401 -- registers the deployment's start-up checks
 
         signals.connect()

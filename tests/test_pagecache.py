@@ -17,6 +17,7 @@ import time
 import pytest
 from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache
+from django.core.checks import WARNING
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.test import Client
@@ -26,7 +27,7 @@ from django.views.decorators.cache import cache_control, never_cache
 
 from articles import preview
 from articles.models import Article, Author, Correction, Section, Tag
-from conclave import pagecache
+from conclave import checks, pagecache
 from tests.factories import ArticleFactory
 
 
@@ -791,3 +792,42 @@ def test_a_preview_token_never_makes_an_entry(client, newsroom):
         assert response.status_code == 200 and "X-Cache" not in response
     prime(client, "/")
     assert is_hit(client.get("/?preview=made-up"))  # a page that reads no preview ignores it
+
+
+# Redis must be told to evict: checked at start-up
+
+
+def test_a_redis_that_evicts_passes_the_start_up_check(settings, redis_server):
+    url, _ = redis_server("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+    settings.CACHES = redis_cache(url)
+    assert checks.redis_evicts(None) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "ids"),
+    [
+        (["--maxmemory", "64mb", "--maxmemory-policy", "noeviction"], ["conclave.W001"]),
+        (["--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"], ["conclave.W001"]),
+        (["--maxmemory-policy", "allkeys-lru"], ["conclave.W002"]),
+        ([], ["conclave.W001", "conclave.W002"]),  # Redis's defaults
+        (["--rename-command", "CONFIG", ""], ["conclave.W003"]),  # as managed services do
+    ],
+)
+def test_a_redis_that_does_not_evict_is_a_start_up_warning(settings, redis_server, options, ids):
+    url, _ = redis_server(*options)
+    settings.CACHES = redis_cache(url)
+    found = checks.redis_evicts(None)
+    assert [warning.id for warning in found] == ids
+    assert all(warning.level == WARNING for warning in found)  # the site still starts
+
+
+def test_an_unreachable_redis_is_a_warning_at_start_up(settings):
+    settings.CACHES = redis_cache(f"redis://:secret@127.0.0.1:{free_port()}/0")
+    [warning] = checks.redis_evicts(None)
+    assert warning.id == "conclave.W003" and warning.level == WARNING
+    assert "secret" not in warning.msg
+
+
+def test_other_caches_are_not_checked(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert checks.redis_evicts(None) == []
