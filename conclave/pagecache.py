@@ -31,6 +31,7 @@ import math
 import re
 import secrets
 import time
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import django.middleware.gzip
@@ -150,7 +151,34 @@ STALE_SECONDS = 60
 # Smaller bodies gain too little from gzip to pay for the header and the decompression.
 COMPRESS_MIN_BYTES = 1024
 COMPRESSIBLE_TYPES = re.compile(r"^(?:text/|application/(?:[\w.+-]*\+)?(?:xml|json)\b)")
-ACCEPTS_GZIP = re.compile(r"\bgzip\b(?!\s*;\s*q=0(?:\.0*)?\s*(?:,|$))")
+QVALUE = re.compile(r"(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)")
+
+
+def accepts_gzip(accept_encoding):
+    """Whether a client sending this ``Accept-Encoding`` gets gzip (RFC 9110, section 12.5.3).
+
+    Codings are case-insensitive, each with an optional weight (``q``, ``Q``; ``q=0`` refuses it);
+    ``*`` stands for every coding not named; ``x-gzip`` is gzip. gzip is sent when it is acceptable,
+    unless the client weighs ``identity`` (or ``*``) above it. An element with a malformed weight is
+    ignored, as is the header's absence: no header, no gzip.
+    """
+    weights = {}
+    for element in accept_encoding.split(","):
+        coding, *parameters = (part.strip() for part in element.split(";"))
+        coding = coding.lower()
+        weight = "1"
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                weight = value.strip()
+        if not coding or not QVALUE.fullmatch(weight):
+            continue
+        coding = "gzip" if coding == "x-gzip" else coding
+        # Named twice: the lower weight counts, so a refusal is never overridden.
+        weights[coding] = min(float(weight), weights.get(coding, 1.0))
+    gzip_weight = weights.get("gzip", weights.get("*", 0.0))
+    identity_weight = weights.get("identity", weights.get("*", 0.0))
+    return gzip_weight > 0 and gzip_weight >= identity_weight
 
 
 def _new_series():
@@ -301,7 +329,12 @@ def _is_anonymous(request):
         return False
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
         return True  # no session, no login: known without touching the database
-    return not request.user.is_authenticated
+    if request.user.is_authenticated:
+        return False
+    # Finding no login tells nothing about the page, the same for every anonymous reader: only what the
+    # view itself reads of the session counts (_storable_seconds).
+    request.session.accessed = False
+    return True
 
 
 def _query_of(request):
@@ -381,12 +414,13 @@ def _storable_seconds(request, response):
     the same bytes can answer for everyone; never longer than its own Cache-Control allows."""
     if response.status_code != 200 or response.streaming or response.cookies:
         return 0
-    # Set on the way out by outer middleware, after this one: a CSRF token in the page, or a session
-    # that changed, means the answer was made for this visitor.
+    # Set on the way out by outer middleware, after this one: a CSRF token in the page, a session that
+    # changed, or a real session the view read (not merely the login check) means the answer was made
+    # for this visitor. A cookie naming no session reads as an empty one, the same for everyone.
     if request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
         return 0
     session = getattr(request, "session", None)
-    if session is not None and session.modified:
+    if session is not None and (session.modified or (session.accessed and not session.is_empty())):
         return 0
     # The key is the address alone: an answer that depends on other request headers is not ours to keep.
     varies = {header.strip().lower() for header in cc_delim_re.split(response.get("Vary", "")) if header}
@@ -407,7 +441,7 @@ def _lifetime(request, response, generation, now):
     return min(seconds, seconds_until_next_scheduled(generation, now))
 
 
-def _make_page(request, response, now, lifetime):
+def _make_page(response, now, lifetime):
     """The response as kept and as sent: caching headers set once, the body gzipped if that helps."""
     content = response.content
     if not response.has_header("ETag"):
@@ -435,9 +469,6 @@ def _make_page(request, response, now, lifetime):
         "content": content,
         "gzipped": gzipped,
         "made_at": now,
-        # The view looked at the login (the session middleware adds "Vary: Cookie" on the way
-        # out): say so on every copy, as on this one.
-        "vary_cookie": getattr(request, "session", None) is not None and request.session.accessed,
     }
 
 
@@ -448,33 +479,60 @@ def _respond(request, page, now, outcome):
     for header, value in page["headers"]:
         response[header] = value
     if page["gzipped"]:
-        if ACCEPTS_GZIP.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
+        if accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING", "")):
             response["Content-Encoding"] = "gzip"
         else:
             content = gzip.decompress(content)
-    if page["vary_cookie"]:
-        patch_vary_headers(response, ["Cookie"])
-    # A HEAD answer says how long the body would be, without sending it.
+    response.content = content
     response["Content-Length"] = str(len(content))
-    if request.method != "HEAD":
-        response.content = content
     etag = response.get("ETag")
     last_modified = parse_http_date_safe(response.get("Last-Modified", ""))
     response = get_conditional_response(request, etag=etag, last_modified=last_modified, response=response)
     # How old this copy is, so that browsers and CDNs count its max-age from when it was made.
     response["Age"] = str(max(0, int((now - page["made_at"]).total_seconds())))
     response["X-Cache"] = outcome
+    # One answer for every anonymous reader, whatever cookies they send: were the (empty) session's
+    # reading to count, Django's session middleware would add "Vary: Cookie" and CDNs would keep a copy
+    # per cookie. (A cookie that names no session is still deleted, on this answer alone.)
+    if hasattr(request, "session"):
+        request.session.accessed = False
     return response
 
 
 class GZipMiddleware(django.middleware.gzip.GZipMiddleware):
-    """Django's, for the pages the page cache did not answer (those come gzipped already), but
-    honouring a browser that refuses gzip with ``gzip;q=0``."""
+    """Django's, for the pages the page cache did not answer (those come gzipped already), deciding
+    with ``accepts_gzip`` as the page cache does."""
 
     def process_response(self, request, response):
-        if not ACCEPTS_GZIP.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
-            return response
-        return super().process_response(request, response)
+        # Django's own looks for "gzip" anywhere in the header (so "gzip;q=0" passed, and "*" failed):
+        # it is handed our decision instead. Accept-Encoding is all it reads of the request.
+        accepts = accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING", ""))
+        decided = SimpleNamespace(META={"HTTP_ACCEPT_ENCODING": "gzip" if accepts else ""})
+        return super().process_response(decided, response)
+
+
+class HeadMiddleware:
+    """Every answer to HEAD is the GET answer's status and headers without its body (RFC 9110, 9.3.2).
+
+    Django's views answer HEAD as they answer GET, body included, and leave dropping it to the server:
+    gunicorn then logs "WSGI app sent body bytes on a no-body response" for each. Outermost but the
+    request log, so it holds for every path: kept pages, staff, the admin, errors. Content-Length still
+    says how long the body would be.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.method == "HEAD":
+            if response.streaming:
+                response.streaming_content = []  # what it streamed from is closed with the response
+            else:
+                if not response.has_header("Content-Length"):
+                    response["Content-Length"] = str(len(response.content))
+                response.content = b""
+        return response
 
 
 class PageCacheMiddleware:
@@ -528,7 +586,7 @@ class PageCacheMiddleware:
         if lifetime <= 0:
             response["X-Cache"] = "miss"
             return response
-        page = _make_page(request, response, now, lifetime)
+        page = _make_page(response, now, lifetime)
         try:
             valid_until = now + datetime.timedelta(seconds=lifetime)
             cache.set(key, (generation, valid_until, page), _timeout(valid_until - now))

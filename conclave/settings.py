@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "conclave.middleware.RequestLogMiddleware",
+    # No answer to HEAD carries a body, whatever made it.
+    "conclave.pagecache.HeadMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "conclave.middleware.RequestSizeLimitMiddleware",
     "conclave.middleware.UnstorableInputMiddleware",

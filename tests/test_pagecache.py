@@ -7,17 +7,23 @@ explicitly with django_capture_on_commit_callbacks(execute=True), exactly where 
 
 import datetime
 import gzip
+import io
 import logging
 import os
 import shutil
 import socket
 import subprocess
 import time
+from importlib import import_module
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache
 from django.core.checks import WARNING
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.test import Client
@@ -344,6 +350,10 @@ def stale_at_once(request):
     return HttpResponse("max-age 0")
 
 
+def reads_session(request):
+    return HttpResponse(f"seen before: {request.session.get('seen', False)}")
+
+
 TEST_VIEWS = [
     plain,
     uncacheable,
@@ -355,6 +365,7 @@ TEST_VIEWS = [
     not_found,
     redirect,
     stale_at_once,
+    reads_session,
 ]
 urlpatterns = [path(f"{view.__name__}/", view, name=view.__name__) for view in TEST_VIEWS]
 
@@ -831,3 +842,186 @@ def test_an_unreachable_redis_is_a_warning_at_start_up(settings):
 def test_other_caches_are_not_checked(settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert checks.redis_evicts(None) == []
+
+
+# Accept-Encoding, parsed as RFC 9110 says (issue 15, finding 11)
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip_sent"),
+    [
+        ("gzip", True),
+        ("GZIP", True),
+        ("gzip, deflate, br", True),
+        ("br;q=1.0, gzip;q=0.8", True),
+        ("x-gzip", True),
+        ("*", True),
+        ("gzip;level=1", True),
+        ("gzip;q=0.5, identity;q=0.1", True),
+        ("gzip;q=0", False),
+        ("gzip;Q=0", False),
+        ("gzip; q=0.000", False),
+        ("gzip ;q=0, identity", False),
+        ("GZIP;Q=0.0", False),
+        ("*;q=0", False),
+        ("gzip;q=0, *", False),  # named: the wildcard does not override it
+        ("*, gzip;q=0", False),
+        ("gzip, gzip;q=0", False),  # named twice: the refusal wins
+        ("identity;q=1, gzip;q=0.5", False),  # identity preferred
+        ("deflate, br", False),
+        ("identity", False),
+        ("", False),
+        ("gzip;q=abc", False),  # a malformed weight: as if not named
+        ("gzip;q=1.5", False),
+        ("gzipped", False),
+    ],
+)
+def test_accept_encoding_is_parsed_with_its_weights(header, gzip_sent):
+    assert pagecache.accepts_gzip(header) is gzip_sent
+
+
+@pytest.mark.parametrize("header", ["gzip;Q=0", "GZIP;q=0.0, identity", "*;q=0", "deflate"])
+def test_a_refused_gzip_is_never_sent_kept_pages_or_not(client, editor, newsroom, header):
+    prime(client, "/")
+    staff = Client()
+    staff.force_login(editor)
+    for response in (
+        client.get("/", headers={"Accept-Encoding": header}),
+        staff.get("/", headers={"Accept-Encoding": header}),
+    ):
+        assert "Content-Encoding" not in response
+        assert response.content.startswith(b"<!doctype html>")
+
+
+@pytest.mark.parametrize("header", ["*", "x-gzip", "GZip"])
+def test_gzip_accepted_in_any_spelling_is_sent_kept_pages_or_not(client, editor, newsroom, header):
+    prime(client, "/")
+    staff = Client()
+    staff.force_login(editor)
+    for response in (
+        client.get("/", headers={"Accept-Encoding": header}),
+        staff.get("/", headers={"Accept-Encoding": header}),
+    ):
+        assert response["Content-Encoding"] == "gzip"
+        assert gzip.decompress(response.content).startswith(b"<!doctype html>")
+
+
+# Sessions: only a real one may make a page vary (issue 15, finding 11)
+
+
+def real_session(**data):
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store.update(data)
+    store.save()
+    return store.session_key
+
+
+@pytest.mark.parametrize("cookie", ["garbage", "x" * 32])
+def test_a_cookie_naming_no_session_changes_nothing_for_later_readers(client, newsroom, cookie):
+    visitor = Client()
+    visitor.cookies["sessionid"] = cookie
+    for url in ("/", f"/news/{newsroom[3][0].slug}/", "/tags/semiconductors/"):
+        made = visitor.get(url)
+        assert made["X-Cache"] == "miss", url
+        later = client.get(url)
+        assert is_hit(later) and later["Vary"] == "Accept-Encoding", url
+
+
+def test_kept_pages_never_vary_on_cookie_made_or_hit(client, newsroom):
+    for url in ("/", f"/news/{newsroom[3][0].slug}/", "/tags/", "/feed/", "/search/?q=live"):
+        for response in (client.get(url), client.get(url)):
+            assert "Cookie" not in response.get("Vary", ""), url
+
+
+def test_an_anonymous_reader_with_a_real_session_gets_the_page_everyone_gets(client, newsroom):
+    visitor = Client()
+    visitor.cookies["sessionid"] = real_session(theme="dark")
+    made = visitor.get("/")
+    assert made["X-Cache"] == "miss" and "Cookie" not in made.get("Vary", "")
+    assert is_hit(client.get("/"))
+    assert is_hit(visitor.get("/"))
+
+
+@pytest.mark.urls(__name__)
+def test_a_page_made_from_a_real_sessions_contents_is_never_kept(client, db, test_views):
+    client.cookies["sessionid"] = real_session(seen=True)
+    assert text(client.get("/reads_session/")) == "seen before: True"
+    stranger = Client()
+    response = stranger.get("/reads_session/")
+    assert text(response) == "seen before: False" and not is_hit(response)
+    assert is_hit(stranger.get("/reads_session/"))  # an empty session is the same for everyone
+
+
+# HEAD: no body, on any path (issue 15, finding 12)
+
+
+def wsgi_head(path, cookie=None):
+    """HEAD through Django's WSGI handler, as gunicorn calls conclave.wsgi.application (no test client
+    trims the body): (status, headers, the body bytes the server would be handed)."""
+    environ = {
+        "REQUEST_METHOD": "HEAD",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "testserver",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if cookie:
+        environ["HTTP_COOKIE"] = cookie
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer.update(status=int(status.split()[0]), headers=dict(headers))
+
+    # As the test client does: the test's own database connection must survive the request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        result = WSGIHandler()(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            result.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return answer["status"], answer["headers"], body
+
+
+def test_no_answer_to_head_carries_a_body(client, editor, newsroom):
+    article = newsroom[3][0]
+    anonymous = [
+        ("/", 200),  # not kept yet: the view answers
+        (article.get_absolute_url(), 200),
+        ("/tags/semiconductors/follow/", 302),  # never cached
+        ("/healthz", 200),
+        ("/admin/login/", 200),
+        ("/robots.txt", 200),
+        ("/feed/", 200),
+        ("/favicon.ico", 301),
+        ("/news/no-such-story/", 404),
+        ("/static/css/site.css", 200),
+    ]
+    for url, status in anonymous:
+        answer = wsgi_head(url)
+        assert answer[0] == status and answer[2] == b"", url
+    page = client.get("/")
+    status, headers, body = wsgi_head("/")  # kept now
+    assert (status, body, headers["X-Cache"]) == (200, b"", "hit")
+    assert headers["Content-Length"] == str(len(page.content))
+    staff = Client()
+    staff.force_login(editor)
+    cookie = f"sessionid={staff.cookies['sessionid'].value}"
+    for url in ("/", article.get_absolute_url(), "/admin/", "/admin/articles/article/"):
+        status, headers, body = wsgi_head(url, cookie=cookie)
+        assert status == 200 and body == b"", url
+        assert int(headers["Content-Length"]) > 0, url  # how long the GET's body would be
