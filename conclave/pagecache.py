@@ -14,6 +14,11 @@ reach the view, which sees exactly the parameters its key holds.
 Every entry carries its own "valid until" time, checked on each read: the cache server's expiry is only
 a second line, since it runs on its own clock (and tests move ours with time_machine).
 
+When a busy page goes stale (a publish, or its time ran out), one request makes it again while the
+readers arriving meanwhile get the previous copy, for at most ``GRACE_SECONDS`` after it went stale;
+rather than every one of them rendering it at once. Taking something down (unpublish, delete) is a
+*hard* bump: no page made before it is served again, not even within the grace.
+
 Every kept page also tells browsers and CDNs how long they may keep it (``Cache-Control`` with
 ``max-age``, ``s-maxage`` and ``stale-while-revalidate``) and carries an ``ETag`` and ``Last-Modified``,
 so a visitor who already has it gets a 304. Bodies worth compressing are kept gzipped: compressed once,
@@ -148,6 +153,15 @@ SCHEDULE_RECHECK_SECONDS = 300
 # STALE_SECONDS past its time while it fetches the new one, so a sudden crowd never waits on us.
 BROWSER_SECONDS = 60
 STALE_SECONDS = 60
+# Ours: once a page is stale, while one request makes it again, the others get the stale copy for at
+# most this long after it went stale (a publish, or its time ran out), then make it themselves.
+GRACE_SECONDS = 10
+# How long one request keeps the right to make a page again: if it dies, another takes over after this.
+REBUILD_SECONDS = 5
+# A hard bump (something taken down) moves the generation into the next block of this size: no page
+# made in an earlier block is ever served stale. Soft bumps add 1 (crossing into a new block now and
+# then only costs that page its grace).
+HARD_STEP = 2**20
 # Smaller bodies gain too little from gzip to pay for the header and the decompression.
 COMPRESS_MIN_BYTES = 1024
 COMPRESSIBLE_TYPES = re.compile(r"^(?:text/|application/(?:[\w.+-]*\+)?(?:xml|json)\b)")
@@ -196,22 +210,35 @@ def current_generation():
     return generation
 
 
-def bump_generation():
-    """Make every cached page and fragment stale at once: one cache write.
+def bump_generation(hard=False):
+    """Make every cached page and fragment stale at once: one cache write (and one more for the grace).
+
+    ``hard``: something public was taken away (an unpublish, a delete): no page made before this bump
+    may be served again, not even to the readers who arrive while it is being made again.
 
     Runs after a commit, when the editor's change is already saved: a failing cache is logged, not
     raised (pages are then served uncached until it is back).
     """
     try:
+        now = timezone.now()
         try:
-            return cache.incr(GENERATION_KEY)
+            generation = cache.incr(GENERATION_KEY, HARD_STEP if hard else 1)
         except ValueError:  # no generation yet, or lost: start a new series
             generation = _new_series()
             cache.set(GENERATION_KEY, generation, timeout=None)
             return generation
+        if not hard:
+            # When the previous generation's pages went stale: their grace counts from here. Until
+            # this is written (and once the grace is over) they have none.
+            cache.set(_stale_since_key(generation), now, timeout=GRACE_SECONDS + 1)
+        return generation
     except Exception:
         logger.warning("Page cache: could not bump the content generation", exc_info=True)
         return None
+
+
+def _stale_since_key(generation):
+    return f"pagecache:{generation}:since"
 
 
 class Timeline(NamedTuple):
@@ -372,7 +399,7 @@ def _read_page(address):
 
     An entry is (the generation it was made in, valid until, page), kept under the address alone: read
     together with the current generation (one MGET on Redis), a page from an older generation is
-    simply not used, and the next page made writes over it.
+    stale, and the next page made writes over it.
     """
     key = _page_key(address)
     found = cache.get_many([GENERATION_KEY, key])
@@ -387,6 +414,49 @@ def _current(entry, generation, now):
     if entry is not None and entry[0] == generation and entry[1] > now:
         return entry[2]
     return None
+
+
+def _grace(key, entry, generation, now, may_rebuild):
+    """For a kept page that is not current: (copy, None) to answer with the stale copy while another
+    request makes the page again; (None, lock) when this request is to make it, holding ``lock``;
+    (None, None) when no copy may be served (none kept, past its grace, or made before a takedown).
+
+    The grace counts from when the page went stale: the bump after its generation, or its own time
+    running out (a scheduled story going live). Readers that get the copy pay one round trip (that
+    time and the lock, read together); the one that takes the lock pays one more.
+    """
+    if entry is None:
+        return None, None
+    made_in, valid_until, page = entry
+    grace = datetime.timedelta(seconds=GRACE_SECONDS)
+    if made_in > generation or made_in // HARD_STEP != generation // HARD_STEP:
+        return None, None  # made before something was taken down (or in another series)
+    if now - valid_until > grace:
+        return None, None  # its own time ran out long ago
+    lock = f"{key}:rebuild"
+    bumped_key = _stale_since_key(made_in + 1)
+    found = cache.get_many([bumped_key, lock] if made_in < generation else [lock])
+    if made_in < generation:
+        bumped = found.get(bumped_key)
+        if bumped is None or now - bumped > grace:
+            return None, None  # that bump is past its grace, or its time not written yet
+    held_until = found.get(lock)
+    if not may_rebuild or (held_until is not None and held_until > now):
+        return page, None
+    until = now + datetime.timedelta(seconds=REBUILD_SECONDS)
+    if held_until is None:
+        if not cache.add(lock, until, REBUILD_SECONDS):
+            return page, None  # another request took it first
+    else:
+        cache.set(lock, until, REBUILD_SECONDS)  # its holder died or is stuck: take over
+    return None, lock
+
+
+def _release(lock):
+    try:
+        cache.delete(lock)
+    except Exception as exc:
+        logger.warning("Page cache: rebuild lock not released (it expires by itself): %r", exc)
 
 
 def _cache_control(response):
@@ -483,6 +553,9 @@ def _respond(request, page, now, outcome):
             response["Content-Encoding"] = "gzip"
         else:
             content = gzip.decompress(content)
+    if outcome == "stale":
+        # Answered only while the current page is being made: nobody may keep this copy.
+        response["Cache-Control"] = "no-cache"
     response.content = content
     response["Content-Length"] = str(len(content))
     etag = response.get("ETag")
@@ -563,13 +636,23 @@ class PageCacheMiddleware:
         address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
         try:
             generation, key, entry = _read_page(address)
+            outcome, page, lock = "hit", _current(entry, generation, now), None
+            if page is None:
+                outcome = "stale"
+                page, lock = _grace(key, entry, generation, now, may_rebuild=request.method == "GET")
+            if lock is not None:
+                # Made by another request between that read and this lock (which it had just freed)?
+                outcome, page = "hit", _current(cache.get(key), generation, now)
         except Exception as exc:
             logger.warning("Page cache unavailable, serving %s uncached: %s", request.path, exc)
             return self.get_response(request)
-        page = _current(entry, generation, now)
-        if page is not None:
-            return _respond(request, page, now, "hit")
-        return self._make(request, key, generation, now)
+        try:
+            if page is not None:
+                return _respond(request, page, now, outcome)
+            return self._make(request, key, generation, now)
+        finally:
+            if lock is not None:
+                _release(lock)
 
     def _query(self, request):
         if settings.PAGE_CACHE_SECONDS <= 0 or request.method not in ("GET", "HEAD"):
@@ -589,7 +672,9 @@ class PageCacheMiddleware:
         page = _make_page(response, now, lifetime)
         try:
             valid_until = now + datetime.timedelta(seconds=lifetime)
-            cache.set(key, (generation, valid_until, page), _timeout(valid_until - now))
+            # The cache server keeps it through the grace too: the copy readers get while it is remade.
+            timeout = _timeout(valid_until - now) + GRACE_SECONDS
+            cache.set(key, (generation, valid_until, page), timeout)
         except Exception as exc:
             logger.warning("Page cache: %s not stored: %r", request.path, exc)
         return _respond(request, page, now, "miss")

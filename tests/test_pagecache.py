@@ -31,7 +31,7 @@ from django.urls import URLResolver, get_resolver, path
 from django.utils import timezone
 from django.views.decorators.cache import cache_control, never_cache
 
-from articles import preview
+from articles import preview, views
 from articles.models import Article, Author, Correction, Section, Tag
 from conclave import checks, pagecache
 from tests.factories import ArticleFactory
@@ -1025,3 +1025,170 @@ def test_no_answer_to_head_carries_a_body(client, editor, newsroom):
         status, headers, body = wsgi_head(url, cookie=cookie)
         assert status == 200 and body == b"", url
         assert int(headers["Content-Length"]) > 0, url  # how long the GET's body would be
+
+
+# Dogpile: one request makes a stale page again, the others get the previous copy (issue 15, finding 12)
+
+
+def publish_the_draft(callbacks):
+    draft = Article.objects.get(title="Draft story")
+    draft.status = Article.Status.PUBLISHED
+    with callbacks(execute=True):
+        draft.save()
+
+
+def hold_rebuild(url, seconds=3600):
+    """As if another request were making this page again, for ``seconds`` by our clock."""
+    lock = pagecache._page_key(f"http://testserver{url}") + ":rebuild"
+    cache.set(lock, timezone.now() + datetime.timedelta(seconds=seconds), seconds)
+
+
+def test_while_one_request_makes_a_stale_page_again_the_others_get_the_previous_copy(
+    client, newsroom, monkeypatch, django_capture_on_commit_callbacks
+):
+    prime(client, "/")
+    publish_the_draft(django_capture_on_commit_callbacks)
+    meanwhile = []
+    section_blocks = views.section_blocks
+
+    def section_blocks_while_another_reader_arrives():
+        if not meanwhile:  # one other reader, arriving while the page is being made
+            meanwhile.append(None)
+            meanwhile[0] = Client().get("/")
+        return section_blocks()
+
+    monkeypatch.setattr(views, "section_blocks", section_blocks_while_another_reader_arrives)
+    made = client.get("/")
+    assert made["X-Cache"] == "miss" and "Draft story" in text(made)
+    [other] = meanwhile
+    assert other.status_code == 200 and other["X-Cache"] == "stale"
+    assert "Draft story" not in text(other)  # the previous copy, while the new one was made
+    assert other["Cache-Control"] == "no-cache"  # which nobody may keep
+    assert is_hit(client.get("/"))
+    assert len(meanwhile) == 1
+
+
+def test_a_page_made_just_before_taking_the_lock_is_not_made_again(
+    client, newsroom, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Two readers find the page stale; the first makes it and frees the lock before the second takes
+    it: the second serves what the first made."""
+    prime(client, "/")
+    publish_the_draft(django_capture_on_commit_callbacks)
+    renders = []
+    section_blocks, grace = views.section_blocks, pagecache._grace
+    monkeypatch.setattr(views, "section_blocks", lambda: renders.append(1) or section_blocks())
+
+    first = []
+
+    def grace_after_another_reader_made_it(*args, **kwargs):
+        if not first:
+            first.append(None)
+            first[0] = Client().get("/")  # the first reader, all the way through
+        return grace(*args, **kwargs)
+
+    monkeypatch.setattr(pagecache, "_grace", grace_after_another_reader_made_it)
+    second = client.get("/")
+    assert first[0]["X-Cache"] == "miss"
+    assert second["X-Cache"] == "hit" and "Draft story" in text(second)
+    assert len(renders) == 1
+
+
+def test_a_stale_copy_is_served_at_most_grace_seconds_after_the_change(
+    client, newsroom, time_machine, django_capture_on_commit_callbacks
+):
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    prime(client, "/")
+    publish_the_draft(django_capture_on_commit_callbacks)
+    hold_rebuild("/")  # a request that takes long to make it
+    time_machine.move_to(start + datetime.timedelta(seconds=pagecache.GRACE_SECONDS - 1), tick=False)
+    assert client.get("/")["X-Cache"] == "stale"
+    time_machine.move_to(start + datetime.timedelta(seconds=pagecache.GRACE_SECONDS + 1), tick=False)
+    response = client.get("/")
+    assert response["X-Cache"] == "miss" and "Draft story" in text(response)
+
+
+def test_a_dead_rebuilders_lock_runs_out(client, newsroom, time_machine, django_capture_on_commit_callbacks):
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    prime(client, "/")
+    publish_the_draft(django_capture_on_commit_callbacks)
+    hold_rebuild("/", seconds=pagecache.REBUILD_SECONDS)  # as a request takes it, and then dies
+    assert pagecache.REBUILD_SECONDS < pagecache.GRACE_SECONDS
+    assert client.get("/")["X-Cache"] == "stale"
+    time_machine.move_to(start + datetime.timedelta(seconds=pagecache.REBUILD_SECONDS + 1), tick=False)
+    response = client.get("/")
+    assert response["X-Cache"] == "miss" and "Draft story" in text(response)
+
+
+def test_a_head_request_gets_the_stale_copy_and_leaves_the_making_to_a_get(
+    client, newsroom, django_capture_on_commit_callbacks
+):
+    prime(client, "/")
+    publish_the_draft(django_capture_on_commit_callbacks)
+    assert client.head("/")["X-Cache"] == "stale"  # HEAD answers are not kept: it would make it in vain
+    made = client.get("/")
+    assert made["X-Cache"] == "miss" and "Draft story" in text(made)
+
+
+def test_a_story_going_live_ends_the_grace_of_every_page_within_grace_seconds(client, newsroom, time_machine):
+    future = Article.objects.get(title="Future story")
+    time_machine.move_to(future.published_at - datetime.timedelta(seconds=30), tick=False)
+    prime(client, "/")
+    hold_rebuild("/", seconds=24 * 3600)
+    time_machine.move_to(
+        future.published_at + datetime.timedelta(seconds=pagecache.GRACE_SECONDS - 1), tick=False
+    )
+    assert client.get("/")["X-Cache"] == "stale"
+    time_machine.move_to(
+        future.published_at + datetime.timedelta(seconds=pagecache.GRACE_SECONDS + 1), tick=False
+    )
+    response = client.get("/")
+    assert response["X-Cache"] == "miss" and "Future story" in text(response)
+
+
+def unpublish(article):
+    article.status = Article.Status.DRAFT
+    article.save()
+
+
+def delete(article):
+    article.delete()
+
+
+def move_back_to_the_future(article):
+    article.published_at = timezone.now() + datetime.timedelta(days=1)
+    article.save()
+
+
+def untag(article):
+    article.tags.remove(Tag.objects.get(slug="semiconductors"))
+
+
+@pytest.mark.parametrize("takedown", [unpublish, delete, move_back_to_the_future, untag])
+def test_nothing_taken_down_is_ever_served_stale(
+    client, newsroom, takedown, django_capture_on_commit_callbacks
+):
+    article = newsroom[3][0]
+    urls = ["/", "/tags/semiconductors/", "/feed/", article.get_absolute_url()]
+    prime(client, *urls)
+    for url in urls:
+        hold_rebuild(url)  # every page is being made again, slowly
+    with django_capture_on_commit_callbacks(execute=True):
+        takedown(article)
+    pages = urls if takedown is not untag else urls[1:2]
+    for url in pages:
+        response = client.get(url)
+        assert response.get("X-Cache") != "stale", url
+        assert f"/news/{article.slug}/" not in text(response) or url == article.get_absolute_url(), url
+    if takedown is not untag:
+        assert client.get(article.get_absolute_url()).status_code == 404
+
+
+def test_an_edit_keeps_the_grace(client, newsroom, django_capture_on_commit_callbacks):
+    prime(client, "/")
+    hold_rebuild("/")
+    with django_capture_on_commit_callbacks(execute=True):
+        edit_article(newsroom)
+    assert client.get("/")["X-Cache"] == "stale"
