@@ -13,7 +13,7 @@ from django.db.models import Min
 from django.http import Http404, HttpResponsePermanentRedirect
 from django.urls import reverse
 
-from articles.models import Follow, Tag, TaggedArticle, TagRedirect
+from articles.models import Follow, FollowRequest, Tag, TaggedArticle, TagRedirect
 
 
 class MergeError(ValueError):
@@ -74,6 +74,8 @@ def merge_tags(keep, others):
 
         articles_moved, article_duplicates = _move(TaggedArticle, "content_object_id", keep, merged_ids)
         follows_moved, follow_duplicates = _move(Follow, "subscriber_id", keep, merged_ids)
+        # A pending request's link confirms the tag its tag became (no constraint: one UPDATE).
+        FollowRequest.objects.filter(tag_id__in=merged_ids).update(tag=keep)
         # Addresses that already redirected to a merged tag now go straight to the kept one.
         TagRedirect.objects.filter(tag_id__in=merged_ids).update(tag=keep)
 

@@ -1,5 +1,7 @@
 """Tag governance: merging tags, renaming them, and old tag addresses that keep working."""
 
+import re
+
 import html5lib
 import pytest
 from django.contrib.admin.models import DELETION, LogEntry
@@ -10,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from articles.follows import make_token
-from articles.models import Follow, Subscriber, Tag, TaggedArticle, TagRedirect
+from articles.models import Follow, FollowRequest, Subscriber, Tag, TaggedArticle, TagRedirect
 from articles.tags import MergeError, merge_tags, resolve_tag_slug
 from tests.factories import ArticleFactory, TagFactory
 
@@ -196,9 +198,18 @@ def test_following_at_an_old_address_follows_the_kept_tag(client, db):
     # A POST from a tag page rendered before the merge is handled for the kept tag, not bounced.
     response = client.post("/tags/ml/follow/", {"email": "reader@example.com", "frequency": "immediate"})
     assert response.status_code == 200
-    assert followed_slugs(Subscriber.objects.get()) == ["ai"]
+    assert FollowRequest.objects.get().tag == ai
     assert mail.outbox[0].subject == "Confirm you want stories about AI"
     assert client.post("/tags/no-such-tag/follow/", {"email": "reader@example.com"}).status_code == 404
+
+
+def test_a_confirmation_link_mailed_before_a_merge_follows_the_kept_tag(client, db):
+    ai, ml = tag("AI"), tag("ML")
+    client.post("/tags/ml/follow/", {"email": "reader@example.com", "frequency": "daily"})
+    link = re.search(r"https://[^/\s]+(/follow/confirm/[^/\s]+/)", mail.outbox[0].body).group(1)
+    merge_tags(ai, [ml])
+    assert client.post(link, {"frequency": "daily"}).status_code == 200
+    assert followed_slugs(Subscriber.objects.get()) == ["ai"]
 
 
 def test_an_add_link_mailed_before_a_merge_offers_the_kept_tag(client, db):

@@ -42,8 +42,7 @@ def public_pages():
     draft = ArticleFactory(title="Draft: the next foundry", status=Article.Status.DRAFT)
     subscriber = Subscriber.objects.create(email="reader@example.com", confirmed_at=timezone.now())
     subscriber.follows.create(tag=tag)
-    unconfirmed = Subscriber.objects.create(email="new@example.com")
-    unconfirmed.follows.create(tag=tag)
+    _, confirm_token = follows.new_request(tag, "new@example.com", "daily")
     published = story.published_at
     return {
         "home": "/",
@@ -58,7 +57,7 @@ def public_pages():
         "search": "/search/?q=foxconn",
         "search, nothing found": "/search/?q=zeppelin",
         "search, empty": "/search/",
-        "follow confirm": relative(follows.follow_url(unconfirmed, "confirm")),
+        "follow confirm": relative(follows.confirm_url(confirm_token)),
         "follow manage": relative(follows.follow_url(subscriber, "manage")),
         "unsubscribe": relative(follows.follow_url(subscriber, "unsubscribe")),
         "follow, bad link": "/follow/confirm/not-a-real-token/",
