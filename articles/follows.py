@@ -272,10 +272,13 @@ class ManageForm(forms.Form):
     unfollow = forms.ModelMultipleChoiceField(
         queryset=Tag.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
-    add = forms.ModelChoiceField(queryset=Tag.objects.all(), to_field_name="slug", required=False)
+    add = forms.ModelChoiceField(queryset=Tag.objects.none(), to_field_name="slug", required=False)
 
     def __init__(self, *args, subscriber, **kwargs):
         super().__init__(*args, **kwargs)
+        # Only a topic readers can see: a tag typed into a draft is nobody's to follow yet (and public()
+        # reads the clock, so it is asked here, per form, not once at import).
+        self.fields["add"].queryset = Tag.objects.public()
         self.fields["unfollow"].queryset = Tag.objects.filter(follows__subscriber=subscriber).order_by("name")
 
 
@@ -540,8 +543,10 @@ class ManageView(SubscriberLinkView):
     def get(self, request, token):
         # Links mailed before a rename or merge name the tag's old address: offer the tag it became.
         wanted = request.GET.get("add", "")
-        add = Tag.objects.filter(Q(slug=wanted) | Q(redirects__old_slug=wanted)).exclude(
-            follows__subscriber=self.subscriber
+        add = (
+            Tag.objects.public()
+            .filter(Q(slug=wanted) | Q(redirects__old_slug=wanted))
+            .exclude(follows__subscriber=self.subscriber)
         )
         form = ManageForm(subscriber=self.subscriber, initial={"frequency": self.subscriber.frequency})
         return self.page(form=form, add_tag=add.first(), saved="saved" in request.GET)

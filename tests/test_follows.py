@@ -771,3 +771,19 @@ def test_under_a_threaded_server_the_mail_goes_from_a_thread_of_its_own(tag, mon
     assert len(mail.outbox) == 1
     close(response)
     assert response.sender is None and len(mail.outbox) == 2
+
+
+def test_a_settings_link_cannot_add_a_tag_that_has_no_page(client, tag):
+    """A tag typed into a draft has no public page (finding 6): no manage page offers or adds it."""
+    hidden = TagFactory(name="Free crypto giveaway", slug="free-crypto-giveaway")
+    reader = subscriber(confirmed=True, tags=[tag])
+    link = path_of(follow_url(reader, "manage"))
+    page = client.get(link, {"add": hidden.slug})
+    assert "Free crypto giveaway" not in text(assert_follow_page(page))
+    assert_follow_page(client.post(link, {"frequency": "weekly", "add": hidden.slug}), 400)
+    assert list(reader.follows.values_list("tag__slug", flat=True)) == [tag.slug]
+    hidden.show_early = True  # an editor opens the topic on purpose: now it can be followed
+    hidden.save()
+    assert "Free crypto giveaway" in text(assert_follow_page(client.get(link, {"add": hidden.slug})))
+    assert client.post(link, {"frequency": "weekly", "add": hidden.slug}).status_code == 302
+    assert reader.follows.filter(tag=hidden).exists()

@@ -162,12 +162,17 @@ def test_archive_months_without_stories_or_invalid_are_404(client, db, url):
     assert client.get(url).status_code == 404
 
 
-def test_pagination_keeps_other_query_parameters(client, db):
+def test_pagination_keeps_the_parameters_the_page_reads_and_drops_the_rest(client, db):
     tag = TagFactory(slug="ai")
     ArticleFactory.create_batch(45, tags=[tag])
     content = client.get("/tags/ai/", {"page": 2, "utm_source": "mail"}).content.decode()
-    assert 'rel="prev" href="?page=1&amp;utm_source=mail"' in content
-    assert 'rel="next" href="?page=3&amp;utm_source=mail"' in content
+    assert 'rel="prev" href="?page=1"' in content
+    assert 'rel="next" href="?page=3"' in content
+    assert "utm_source" not in content  # kept for every reader: no visitor's tracking tags in it
+    content = client.get("/search/", {"q": "paragraph", "page": 2, "utm_source": "mail"}).content.decode()
+    assert 'rel="prev" href="?q=paragraph&amp;page=1"' in content
+    assert 'rel="next" href="?q=paragraph&amp;page=3"' in content
+    assert "utm_source" not in content
 
 
 def test_chrome_has_skip_link_landmarks_search_and_one_h1(client, db):
