@@ -173,33 +173,37 @@ def delete_renditions(renditions: dict, storage=None) -> None:
         storage.delete(name)  # Django storages treat a missing file as already deleted
 
 
-def delete_if_rolled_back(names, storage=None) -> None:
+def delete_if_rolled_back(names, storage, named_by_saved_rows) -> None:
     """Delete these newly stored files if the transaction that wrote them is rolled back.
 
     Files are not part of a transaction: an upload or renditions written by a save that then fails
     (a tag that cannot be saved, a database error) would stay in storage, named by no row. Django has
     on_commit and no "on rollback", but it drops an on_commit callback, uncalled, when the transaction
     or the savepoint it was registered in rolls back. The guard registered here is held by nothing
-    else, so that drop is its end, and it then deletes the files.
+    else, so that drop is its end. It then deletes the files, but only those that
+    ``named_by_saved_rows()`` (a database read) does not name: Django also drops the callbacks left
+    when an earlier one raises after a commit, and a committed file must never go.
     """
-    transaction.on_commit(_DeletedUnlessCommitted(names, storage or default_storage))
+    transaction.on_commit(_DeletedUnlessCommitted(names, storage, named_by_saved_rows), robust=True)
 
 
 class _DeletedUnlessCommitted:
-    def __init__(self, names, storage):
-        self.names, self.storage, self.committed = [name for name in names if name], storage, False
+    def __init__(self, names, storage, named_by_saved_rows):
+        self.names = {name for name in names if name}
+        self.storage, self.named_by_saved_rows, self.committed = storage, named_by_saved_rows, False
 
     def __call__(self):  # on commit: the files are the database's now
         self.committed = True
 
     def __del__(self):
-        if self.committed:
+        if self.committed or not self.names:
             return
-        for name in self.names:
-            try:
+        try:
+            orphans = self.names - self.named_by_saved_rows()
+            for name in orphans:
                 self.storage.delete(name)
-            except Exception:  # a finaliser must not raise; the file is left for a person to remove
-                logger.warning("Could not delete %s after a rolled-back save", name, exc_info=True)
+        except Exception:  # a finaliser must not raise; the files are left for a person to remove
+            logger.warning("Could not delete %s after a rolled-back save", sorted(self.names), exc_info=True)
 
 
 def rendition_names(renditions: dict) -> list:

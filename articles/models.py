@@ -295,12 +295,18 @@ class Article(models.Model):
         text = tuple(getattr(self, name) for name in self.READER_TEXT_FIELDS)
         if self.is_live and getattr(self, "_loaded_text", text) != text:
             self.revised_at = timezone.now()
+        # An upload not yet stored: saving the row writes it (FileField.pre_save), so it is this save's.
         new_upload = bool(self.hero_image) and not self.hero_image._committed
         # One transaction with the renditions, so whatever runs on commit sees the finished article.
         with transaction.atomic():
-            super().save(*args, **kwargs)
+            try:
+                super().save(*args, **kwargs)
+            except BaseException:
+                if new_upload and self.hero_image._committed:  # stored, then the row failed (a taken slug)
+                    self.hero_image.storage.delete(self.hero_image.name)
+                raise
             if new_upload:
-                images.delete_if_rolled_back([self.hero_image.name], self.hero_image.storage)
+                self._delete_if_rolled_back([self.hero_image.name])
             self._loaded_text = text
             self._loaded_status = self.status
             self.refresh_renditions()
@@ -378,11 +384,19 @@ class Article(models.Model):
         stale = self.hero_renditions
         storage = self.hero_image.storage
         self.hero_renditions = images.write_renditions(source, storage) if source else {}
-        images.delete_if_rolled_back(images.rendition_names(self.hero_renditions), storage)
+        self._delete_if_rolled_back(images.rendition_names(self.hero_renditions))
         type(self).objects.filter(pk=self.pk).update(hero_renditions=self.hero_renditions)
         if stale:
-            # Once the row names the new set for good: a rolled-back save keeps the old one in use.
-            transaction.on_commit(lambda: images.delete_renditions(stale, storage))
+            # Once the row names the new set for good: a rolled-back save keeps the old one in use. Robust:
+            # a storage blip then is logged, not an error page for an editor whose save went through.
+            transaction.on_commit(lambda: images.delete_renditions(stale, storage), robust=True)
+
+    def _delete_if_rolled_back(self, names):
+        def named_by_saved_row():
+            row = type(self).objects.filter(pk=self.pk).values("hero_image", "hero_renditions").first()
+            return {row["hero_image"], *images.rendition_names(row["hero_renditions"])} if row else set()
+
+        images.delete_if_rolled_back(names, self.hero_image.storage, named_by_saved_row)
 
     # Presentation helpers: cheap string work over the stored rendition names, no storage I/O.
 

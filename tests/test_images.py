@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import InMemoryStorage, default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from articles import images
@@ -600,3 +600,34 @@ def test_a_replaced_image_keeps_its_renditions_until_the_replacement_commits(
         replaced.save()
     assert not old_renditions & stored_files()  # gone once the new set is committed
     assert set(images.rendition_names(replaced.hero_renditions)) <= stored_files()
+
+
+def test_an_upload_whose_row_cannot_be_written_is_deleted(db):
+    """The upload is stored while the row is written (FileField.pre_save): a taken slug fails that
+    write after the file is there."""
+    taken = ArticleFactory()
+    before = stored_files()
+    article = ArticleFactory.build(slug=taken.slug, section=taken.section, hero_alt="A blue test card")
+    article.hero_image = prepare_upload(jpeg_upload("taken-slug.jpg")).content
+    with pytest.raises(IntegrityError):
+        article.save()
+    assert stored_files() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_committed_files_stay_when_an_earlier_commit_hook_fails():
+    """Django drops the on_commit callbacks left after one raises, the commit itself standing: the
+    guard that cleans up after rollbacks then sees the files named by a saved row and keeps them."""
+
+    def failing_hook():
+        raise OSError("a storage blip in some other after-commit work")
+
+    article = ArticleFactory(hero_alt="A blue test card")
+    with pytest.raises(OSError), transaction.atomic():
+        transaction.on_commit(failing_hook)
+        article.hero_image = prepare_upload(jpeg_upload("committed.jpg")).content
+        article.save()
+    saved = Article.objects.get(pk=article.pk)
+    assert saved.hero_image.name == article.hero_image.name  # committed
+    written = {saved.hero_image.name, *images.rendition_names(saved.hero_renditions)}
+    assert len(written) == 9 and written <= stored_files()
