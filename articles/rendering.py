@@ -169,8 +169,9 @@ def escape_unclosed(fragment: str) -> str:
         start, position = match.start(), match.end()
         closing, name = match.group(1), (match.group(2) or "").lower()
         if not name:  # a comment runs to the first "-->" ("<!-->" and "<!--->" close themselves)
-            end = fragment.find("-->", start + 2)
+            end = -1 if "--" in never_closed else fragment.find("-->", start + 2)
             if end == -1:
+                never_closed.add("--")
                 unclosed.append(start)
             else:
                 position = end + 3

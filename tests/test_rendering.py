@@ -453,3 +453,4 @@ def test_many_stray_openers_cost_one_search_each_kind():
     for many minutes, past the suite's per-test timeout."""
     out = rendering.clean_html("<style>x" * 50_000)
     assert out.count("&lt;style&gt;x") == 50_000
+    assert rendering.escape_unclosed("<!--x " * 50_000).count("&lt;!--x ") == 50_000
