@@ -81,7 +81,8 @@ _MARKED_RE = re.compile(f"{MARK_START}([^{_SENTINELS}]*){MARK_STOP}")
 # A tag of sanitised HTML: quoted attribute values may contain ">".
 _TAG_PATTERN = r"""<([^>"']|"[^"]*"|'[^']*')*>"""
 _TOKEN_RE = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
-_WORD_RE = re.compile(r"\w+")
+# A word as PostgreSQL's parser counts one: a run of letters or digits ("a_b" is two, as "a-b" is).
+_WORD_RE = re.compile(r"[^\W_]+")
 # The rest of a tag cut by the start of a window of body_html, and the part of one cut by its end
 # (once whole tags are gone, a "<" left can only be that: body_html escapes it in text).
 _CUT_TAG_START = "^[^<]*>"

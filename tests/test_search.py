@@ -248,6 +248,7 @@ MANY_WORDS = {
     "exclusions": "w " + " ".join(f"-x{i}" for i in range(40)),
     "phrases": " ".join(f'"w{i} x{i}"' for i in range(20)),
     "hyphenated": "-".join(f"w{i}" for i in range(60)),
+    "underscored": "_".join(f"w{i}" for i in range(60)),
     "dotted": ".".join(str(i) for i in range(90)),
 }
 
@@ -257,7 +258,7 @@ def test_a_query_keeps_max_words_words_whatever_their_shape(q):
     q, _ = clean_query(q)
     assert query_is_cut(q)
     searched = websearch_text(q)
-    assert len([word for word in re.findall(r"\w+", searched) if word != "or"]) == MAX_WORDS
+    assert len([word for word in re.findall(r"[^\W_]+", searched) if word != "or"]) == MAX_WORDS
 
 
 @postgres_only
