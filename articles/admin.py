@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from taggit.models import Tag as TaggitTag
 
-from articles import audit, preview, rendering
+from articles import audit, follows, preview, rendering
 from articles import tags as tag_governance
 from articles.forms import ArticleAdminForm, AuthorAdminForm
 from articles.models import (
@@ -622,6 +622,13 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("follows__tag")
+
+    # Deleted on request, an address is forgotten as when its owner leaves: pending requests too.
+    def delete_model(self, request, obj):
+        follows.forget(Subscriber.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        follows.forget(queryset)
 
     @admin.display(description="Confirmed", boolean=True, ordering="confirmed_at")
     def is_confirmed(self, subscriber):

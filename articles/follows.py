@@ -391,11 +391,17 @@ class AnswerThen(HttpResponse):
                 MAIL_THREADS.release()
 
 
-def leave(subscriber):
-    """Forget the subscriber entirely: the address, its follows, delivery history and follow requests."""
+def forget(subscribers):
+    """Delete these subscribers with everything about them: follows and delivery history (cascaded),
+    and the follow requests of their addresses, whose older links would otherwise subscribe them again."""
     with transaction.atomic():
-        Subscriber.objects.filter(pk=subscriber.pk).delete()
-        FollowRequest.objects.filter(email=subscriber.email).delete()
+        FollowRequest.objects.filter(email__in=subscribers.values("email")).delete()
+        subscribers.delete()
+
+
+def leave(subscriber):
+    """The subscriber leaves: forgotten entirely."""
+    forget(Subscriber.objects.filter(pk=subscriber.pk))
     logger.info("Subscriber %s left", address_hash(subscriber.email))
 
 

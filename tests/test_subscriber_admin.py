@@ -7,7 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from articles.models import Delivery, Follow, Subscriber
+from articles.follows import find_request, new_request
+from articles.models import Delivery, Follow, FollowRequest, Subscriber
 from tests.factories import ArticleFactory, TagFactory
 
 
@@ -59,16 +60,34 @@ def test_csv_export_lists_confirmed_subscribers_only_and_defuses_formulas(editor
     assert rows[2][3] == "AI"
 
 
-def test_deleting_a_subscriber_removes_follows_and_deliveries(editor_client, db):
-    ai = TagFactory(name="AI")
+def test_deleting_a_subscriber_removes_follows_deliveries_and_pending_requests(editor_client, db):
+    ai = TagFactory(name="AI", show_early=True)
     person = subscriber("ada@example.com", ai)
     Delivery.objects.create(subscriber=person, article=ArticleFactory(tags=[ai]))
+    _, older_link = new_request(ai, "ada@example.com", "daily")  # would subscribe the address again
+    new_request(ai, "bo@example.com", "daily")
     response = editor_client.post(
         reverse("admin:articles_subscriber_delete", args=[person.pk]), {"post": "yes"}
     )
     assert response.status_code == 302
     assert not Subscriber.objects.exists()
     assert not Follow.objects.exists() and not Delivery.objects.exists()
+    assert list(FollowRequest.objects.values_list("email", flat=True)) == ["bo@example.com"]
+    assert find_request(older_link) is None
+
+
+def test_deleting_selected_subscribers_forgets_their_pending_requests(editor_client, db):
+    ai = TagFactory(name="AI", show_early=True)
+    people = [subscriber(f"{name}@example.com", ai) for name in ("ada", "bo", "cy")]
+    for person in people:
+        new_request(ai, person.email, "weekly")
+    response = editor_client.post(
+        reverse("admin:articles_subscriber_changelist"),
+        {"action": "delete_selected", "_selected_action": [p.pk for p in people[:2]], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["cy@example.com"]
+    assert list(FollowRequest.objects.values_list("email", flat=True)) == ["cy@example.com"]
 
 
 # Who may: editors see, export and delete subscribers (README, "Following tags by email"); writers nothing.
