@@ -585,12 +585,14 @@ class GZipMiddleware(django.middleware.gzip.GZipMiddleware):
 
 
 class HeadMiddleware:
-    """Every answer to HEAD is the GET answer's status and headers without its body (RFC 9110, 9.3.2).
+    """Every answer to HEAD is the GET answer's status and headers without its body (RFC 9110, 9.3.2);
+    and no 204 or 304 claims a length.
 
     Django's views answer HEAD as they answer GET, body included, and leave dropping it to the server:
     gunicorn then logs "WSGI app sent body bytes on a no-body response" for each. Outermost but the
     request log, so it holds for every path: kept pages, staff, the admin, errors. Content-Length still
-    says how long the body would be.
+    says how long the body would be. Django's CommonMiddleware gives a 304 "Content-Length: 0", which
+    RFC 9110 (8.6) forbids unless it is the length of the 200's body: it is left out.
     """
 
     def __init__(self, get_response):
@@ -598,7 +600,10 @@ class HeadMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if request.method == "HEAD":
+        if response.status_code in (204, 304):
+            if response.has_header("Content-Length"):
+                del response["Content-Length"]
+        elif request.method == "HEAD":
             if response.streaming:
                 response.streaming_content = []  # what it streamed from is closed with the response
             else:

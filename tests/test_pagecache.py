@@ -955,7 +955,7 @@ def test_a_page_made_from_a_real_sessions_contents_is_never_kept(client, db, tes
 # HEAD: no body, on any path (issue 15, finding 12)
 
 
-def wsgi_head(path, cookie=None):
+def wsgi_head(path, cookie=None, **extra):
     """HEAD through Django's WSGI handler, as gunicorn calls conclave.wsgi.application (no test client
     trims the body): (status, headers, the body bytes the server would be handed)."""
     environ = {
@@ -977,6 +977,7 @@ def wsgi_head(path, cookie=None):
     }
     if cookie:
         environ["HTTP_COOKIE"] = cookie
+    environ.update(extra)
     answer = {}
 
     def start_response(status, headers, exc_info=None):
@@ -1025,6 +1026,14 @@ def test_no_answer_to_head_carries_a_body(client, editor, newsroom):
         status, headers, body = wsgi_head(url, cookie=cookie)
         assert status == 200 and body == b"", url
         assert int(headers["Content-Length"]) > 0, url  # how long the GET's body would be
+
+
+def test_a_304_claims_no_length(client, newsroom):
+    page = client.get("/")  # kept now
+    for method in ("HEAD", "GET"):
+        status, headers, body = wsgi_head("/", REQUEST_METHOD=method, HTTP_IF_NONE_MATCH=page["ETag"])
+        assert (status, body) == (304, b""), method
+        assert "Content-Length" not in headers, method  # RFC 9110, 8.6: not "0", the 200's length or none
 
 
 # Dogpile: one request makes a stale page again, the others get the previous copy (issue 15, finding 12)
