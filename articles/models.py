@@ -309,6 +309,7 @@ class Article(models.Model):
                 self._delete_if_rolled_back([self.hero_image.name])
             self._loaded_text = text
             self._loaded_status = self.status
+            self._loaded_published_at = self.published_at
             self.refresh_renditions()
 
     def get_absolute_url(self):
@@ -320,6 +321,7 @@ class Article(models.Model):
         # Remember what body_html was rendered from, so saving an unchanged body costs no render.
         loaded = dict(zip(field_names, values, strict=False))
         instance._loaded_status = loaded.get("status")  # to tell a publish or unpublish from an edit
+        instance._loaded_published_at = loaded.get("published_at")
         if all(name in loaded for name in cls.READER_TEXT_FIELDS):  # not for deferred teaser rows
             instance._rendered_body = loaded["body"]
             instance._loaded_text = tuple(loaded[name] for name in cls.READER_TEXT_FIELDS)
@@ -327,11 +329,12 @@ class Article(models.Model):
 
     @property
     def is_live(self):
-        return (
-            self.status == self.Status.PUBLISHED
-            and self.published_at is not None
-            and self.published_at <= timezone.now()
-        )
+        return _is_live(self.status, self.published_at)
+
+    @property
+    def was_live(self):
+        """Whether readers could see the story as it was loaded, before the changes being saved."""
+        return _is_live(getattr(self, "_loaded_status", None), getattr(self, "_loaded_published_at", None))
 
     def publishing_problems(self):
         """The publish checklist's messages against what is saved (the admin form checks what is sent)."""
@@ -445,6 +448,10 @@ class Article(models.Model):
     @property
     def description(self):
         return self.seo_description or self.standfirst or self.excerpt
+
+
+def _is_live(status, published_at):
+    return status == Article.Status.PUBLISHED and published_at is not None and published_at <= timezone.now()
 
 
 # Readers follow topics: a story needs a handful, and a list of hundreds is a paste gone wrong.

@@ -26,14 +26,25 @@ def content_removed(sender, using=None, **kwargs):
     transaction.on_commit(partial(bump_generation, hard=True), using=using)
 
 
+def _changed(sender, using, taken_down):
+    (content_removed if taken_down else content_changed)(sender, using=using)
+
+
 def article_saved(sender, instance, created, using=None, **kwargs):
-    # A story that is not live after the save, and may have been before (unpublished, moved back to a
-    # future time), is taken down; one that was a draft or new, or is live, only changed.
-    hidden_before = created or getattr(instance, "_loaded_status", None) == Article.Status.DRAFT
-    if instance.is_live or hidden_before:
-        content_changed(sender, using=using)
-    else:
-        content_removed(sender, using=using)
+    # Taken down: readers could see it before this save and cannot now (unpublished, moved back to a
+    # future time). A draft's or a scheduled story's edit shows on no page: a soft bump keeps the grace.
+    _changed(sender, using, taken_down=instance.was_live and not instance.is_live)
+
+
+def article_deleted(sender, instance, using=None, **kwargs):
+    _changed(sender, using, taken_down=instance.was_live)
+
+
+def part_of_article_deleted(sender, instance, using=None, **kwargs):
+    # A tag taken off a story, or a correction deleted: taken down only if the story is live.
+    article_id = instance.content_object_id if sender is TaggedArticle else instance.article_id
+    live = Article.objects.filter(pk=article_id).published().exists()
+    _changed(sender, using, taken_down=live)
 
 
 def sections_changed(sender, using=None, **kwargs):
@@ -41,19 +52,27 @@ def sections_changed(sender, using=None, **kwargs):
     transaction.on_commit(partial(forget, NAV_SECTIONS), using=using)
 
 
-def bylines_changed(sender, action, using=None, **kwargs):
-    if action == "post_add":
-        content_changed(sender, using=using)
-    elif action in ("post_remove", "post_clear"):
-        content_removed(sender, using=using)
+def bylines_changed(sender, instance, action, using=None, **kwargs):
+    if action in ("post_add", "post_remove", "post_clear"):
+        # From the author's side (author.articles.remove(…)), instance is the author: a hard bump.
+        live = instance.is_live if isinstance(instance, Article) else True
+        _changed(sender, using, taken_down=action != "post_add" and live)
+
+
+ON_DELETE = {
+    Article: article_deleted,
+    TaggedArticle: part_of_article_deleted,
+    Correction: part_of_article_deleted,
+}
 
 
 def connect():
     for model in PUBLIC_MODELS:
         uid = f"pagecache-{model._meta.label_lower}"
         saved = article_saved if model is Article else content_changed
+        deleted = ON_DELETE.get(model, content_removed)
         post_save.connect(saved, sender=model, dispatch_uid=f"{uid}-save")
-        post_delete.connect(content_removed, sender=model, dispatch_uid=f"{uid}-delete")
+        post_delete.connect(deleted, sender=model, dispatch_uid=f"{uid}-delete")
     post_save.connect(sections_changed, sender=Section, dispatch_uid="pagecache-navigation-save")
     post_delete.connect(sections_changed, sender=Section, dispatch_uid="pagecache-navigation-delete")
     m2m_changed.connect(bylines_changed, sender=Article.authors.through, dispatch_uid="pagecache-bylines")

@@ -1201,3 +1201,52 @@ def test_an_edit_keeps_the_grace(client, newsroom, django_capture_on_commit_call
     with django_capture_on_commit_callbacks(execute=True):
         edit_article(newsroom)
     assert client.get("/")["X-Cache"] == "stale"
+
+
+def correct(article):
+    return Correction.objects.create(article=article, note="A date was wrong.")
+
+
+# (what is done, to the story of which state): whether readers lose something, so no stale copy may be served.
+BUMPS = [
+    ("remove a tag", "draft", False),
+    ("remove a tag", "scheduled", False),
+    ("remove a tag", "live", True),
+    ("edit", "scheduled", False),
+    ("edit", "draft", False),
+    ("unpublish", "live", True),
+    ("move to the future", "live", True),
+    ("delete", "draft", False),
+    ("delete", "scheduled", False),
+    ("delete", "live", True),
+    ("delete a correction", "live", True),
+    ("delete a correction", "draft", False),
+    ("remove the byline", "live", True),
+    ("remove the byline", "scheduled", False),
+]
+
+
+@pytest.mark.parametrize(("change", "state", "hard"), BUMPS)
+def test_only_what_readers_could_see_is_taken_down_hard(
+    newsroom, django_capture_on_commit_callbacks, monkeypatch, change, state, hard
+):
+    """A hard bump ends every page's grace; a writer's draft edits or a scheduled story's must not,
+    or the home page's readers all render at once after each (the dogpile the grace prevents)."""
+    article = Article.objects.get(
+        title={"draft": "Draft story", "scheduled": "Future story", "live": "Live story 0"}[state]
+    )
+    correction = correct(article)
+    bumps = []
+    monkeypatch.setattr("articles.signals.bump_generation", lambda hard=False: bumps.append(hard))
+    actions = {
+        "remove a tag": lambda: article.tags.remove(Tag.objects.get(slug="semiconductors")),
+        "edit": article.save,  # what the editor changed does not matter here: the story's state does
+        "unpublish": lambda: unpublish(article),
+        "move to the future": lambda: move_back_to_the_future(article),
+        "delete": article.delete,
+        "delete a correction": correction.delete,
+        "remove the byline": lambda: article.authors.clear(),
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        actions[change]()
+    assert bumps and any(bumps) is hard, bumps
