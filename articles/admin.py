@@ -129,7 +129,14 @@ class ArticleAdmin(CheckedAutocompleteMixin, admin.ModelAdmin):
         "tag_list",
     ]
     list_display_links = ["thumbnail", "title"]
-    list_filter = ["status", "is_featured", "section", "tags", "published_at"]
+    # Tags only of the stories this user may open: a tag typed into another writer's draft names its subject.
+    list_filter = [
+        "status",
+        "is_featured",
+        "section",
+        ("tags", admin.RelatedOnlyFieldListFilter),
+        "published_at",
+    ]
     list_select_related = ["section"]
     search_fields = ["title", "standfirst", "body"]
     date_hierarchy = "published_at"
@@ -537,16 +544,20 @@ class TagAdmin(admin.ModelAdmin):
     ordering = ["name"]  # as AuthorAdmin: the counted queryset loses Meta.ordering
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                article_count=Count("tagged_articles", distinct=True),
-                follower_count=Count(
-                    "follows", distinct=True, filter=Q(follows__subscriber__confirmed_at__isnull=False)
-                ),
-                is_public=Exists(Tag.objects.public().filter(pk=OuterRef("pk"))),
+        tags = super().get_queryset(request)
+        if not request.user.has_perm("articles.publish_article"):
+            # A tag typed into another writer's draft names what the draft is about (an embargoed
+            # launch, say): others see the topics of the stories they may open, and the opened ones.
+            on_open_story = TaggedArticle.objects.filter(
+                tag=OuterRef("pk"), content_object__in=Article.objects.open_to(request.user)
             )
+            tags = tags.filter(Q(show_early=True) | Exists(on_open_story))
+        return tags.annotate(
+            article_count=Count("tagged_articles", distinct=True),
+            follower_count=Count(
+                "follows", distinct=True, filter=Q(follows__subscriber__confirmed_at__isnull=False)
+            ),
+            is_public=Exists(Tag.objects.public().filter(pk=OuterRef("pk"))),
         )
 
     @admin.display(description="Page on the site", boolean=True, ordering="is_public")

@@ -257,8 +257,27 @@ def reads_it_on_the_site(client, draft):
     return page.status_code == 200 and SECRET in page.content.decode()
 
 
+SECRET_TOPIC = "Embargoed Phone X"
+
+
+def lists_its_topic(client, draft):
+    """The tag typed into the draft names its subject: in the tag list, a tag's page, or the article
+    list's tag filter."""
+    tag = TagFactory(name=SECRET_TOPIC)
+    draft.tags.add(tag)
+    pages = [
+        client.get(reverse("admin:articles_tag_changelist")),
+        client.get(reverse("admin:articles_tag_change", args=[tag.pk])),
+        client.get(CHANGELIST),
+    ]
+    seen = {page.status_code == 200 and SECRET_TOPIC in page.content.decode() for page in pages}
+    assert len(seen) == 1, "the tag list, the tag's page and the filter disagree"
+    return seen.pop()
+
+
 DRAFT_DOORS = {
     "changelist": lists_it,
+    "its topic": lists_its_topic,
     "change page": opens_it,
     "history": opens_its_history,
     "revisions": opens_its_revisions,
