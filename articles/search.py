@@ -38,6 +38,7 @@ import logging
 import re
 import unicodedata
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import DatabaseError, connections, transaction
 from django.db.models import F, Func, Q, TextField, Value
@@ -64,6 +65,11 @@ SEARCH_CONFIG = "english"  # the configuration of the trigger ('pg_catalog.engli
 RANK_NORMALIZATION = 1
 # Relevance ranking covers this many of the newest matches; fewer matches are all ranked.
 RANKED_MATCHES = 1000
+# Finding the matches walks the stories newest first until RANKED_MATCHES are found: for a query that
+# almost nothing matches (a phrase of words in most stories, a word with most others excluded) that is
+# every story's vector, 0.4 s warm and seconds from disk at 100,000. The walk gets at most this long
+# (or the web's DATABASE_STATEMENT_TIMEOUT if shorter); past it the reader is asked for fewer words.
+SCAN_SECONDS = 1.0
 SNIPPET_OPTIONS = {"max_words": 30, "min_words": 12, "max_fragments": 2, "fragment_delimiter": " … "}
 # ts_headline parses all the text it is given, and its cost grows with the text and the matches in it:
 # 5.6 s for one body of 199,000 characters full of matches, about 4 ms for 2,000 of them. The snippet
@@ -179,6 +185,7 @@ def _postgres_search(queryset, query):
     # result count too: the paginator needs no second search (see BoundedPaginator).
     try:
         with transaction.atomic(using=queryset.db):  # a savepoint: a failed search spoils nothing else
+            _limit_scan(queryset.db)
             found = list(
                 queryset.filter(search_vector=tsquery)
                 .order_by("-published_at", "-id")
@@ -235,6 +242,15 @@ def _body_window(query):
     window = Substr(F("body_html"), start, HEADLINE_CHARS)
     text = _regexp_replace(_regexp_replace(window, _CUT_TAG_START, ""), _TAG_PATTERN, " ", "g")
     return _regexp_replace(text, _CUT_TAG_END, "")
+
+
+def _limit_scan(database):
+    """Give the statements left in this transaction at most SCAN_SECONDS each (SET LOCAL: it ends with
+    the transaction, which outside a request's own transaction is the search's savepoint block)."""
+    web_limit = settings.DATABASE_STATEMENT_TIMEOUT
+    seconds = min(SCAN_SECONDS, web_limit) if web_limit > 0 else SCAN_SECONDS
+    with connections[database].cursor() as cursor:
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{round(seconds * 1000)}ms"])
 
 
 def highlight(raw, *, entities=False):
@@ -294,7 +310,12 @@ def _parse(query):
         words_left -= min(len(words), words_left)
         (exclude if excluded else include).append(term)
     groups.append((include, exclude))
-    return [(include, exclude) for include, exclude in groups if include], cut
+    # A group that excludes a term it includes ("data -data") can match nothing: it is no search at all.
+    return [
+        (include, exclude)
+        for include, exclude in groups
+        if include and not {term.lower() for term in include} & {term.lower() for term in exclude}
+    ], cut
 
 
 def _anywhere(term):

@@ -602,3 +602,33 @@ def test_a_snippet_has_one_ellipsis_at_each_end(client, db):
     snippet = "".join(main.find(".//p[@class='search-snippet']").itertext())
     assert snippet.startswith("… ") and snippet.endswith(" …")
     assert "… …" not in snippet and "……" not in snippet
+
+
+def test_a_group_that_excludes_what_it_includes_is_no_search():
+    """ "data -data" can match nothing, yet on PostgreSQL it walked every story's vector to find that."""
+    assert parse_query("data -data") == []
+    assert parse_query('data -Data or chips -"quantum sensor"') == [(["chips"], ["quantum sensor"])]
+    assert websearch_text("network -NETWORK") == ""
+
+
+def timeout_seen_by_the_scan(client, q):
+    """statement_timeout as the statement that finds the matches (the @@ one) runs under it."""
+    seen = []
+
+    def show_first(execute, sql, params, many, context):
+        if "@@" in sql and not seen:
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW statement_timeout")
+                seen.append(cursor.fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(show_first):
+        assert search(client, q).status_code == 200
+    return seen
+
+
+@postgres_only
+def test_finding_the_matches_is_bounded_by_the_scan_limit(client, newsroom, settings):
+    assert timeout_seen_by_the_scan(client, "quasar chip") == ["1s"]  # SCAN_SECONDS
+    settings.DATABASE_STATEMENT_TIMEOUT = 0.25  # a web limit below it wins
+    assert timeout_seen_by_the_scan(client, "quasar") == ["250ms"]
