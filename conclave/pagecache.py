@@ -352,8 +352,8 @@ def forget(name):
 
 
 def _is_anonymous(request):
-    if "HTTP_AUTHORIZATION" in request.META:
-        return False
+    # Only the session says who is signed in: the site reads no Authorization header, so one (a proxy's
+    # basic auth, or a client wanting a fresh render of a costly page) changes nothing here.
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
         return True  # no session, no login: known without touching the database
     if request.user.is_authenticated:

@@ -1250,3 +1250,11 @@ def test_only_what_readers_could_see_is_taken_down_hard(
     with django_capture_on_commit_callbacks(execute=True):
         actions[change]()
     assert bumps and any(bumps) is hard, bumps
+
+
+def test_an_authorization_header_neither_bypasses_nor_changes_the_page(client, newsroom):
+    """The site signs nobody in by that header: a client sending one (to have a costly page rendered
+    for it each time, say) gets the page every reader gets, kept."""
+    assert client.get("/search/?q=story")["X-Cache"] == "miss"
+    again = client.get("/search/?q=story", HTTP_AUTHORIZATION="Basic eDp4")
+    assert again["X-Cache"] == "hit" and "private" not in again.get("Cache-Control", "")
