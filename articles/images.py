@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, ImageOps
@@ -173,37 +173,37 @@ def delete_renditions(renditions: dict, storage=None) -> None:
         storage.delete(name)  # Django storages treat a missing file as already deleted
 
 
-def delete_if_rolled_back(names, storage, named_by_saved_rows) -> None:
-    """Delete these newly stored files if the transaction that wrote them is rolled back.
+def delete_if_rolled_back(names, storage, using) -> None:
+    """Delete these newly stored files if the transaction that wrote them (on database ``using``) is
+    rolled back.
 
     Files are not part of a transaction: an upload or renditions written by a save that then fails
     (a tag that cannot be saved, a database error) would stay in storage, named by no row. Django has
     on_commit and no "on rollback", but it drops an on_commit callback, uncalled, when the transaction
     or the savepoint it was registered in rolls back. The guard registered here is held by nothing
-    else, so that drop is its end. It then deletes the files, but only those that
-    ``named_by_saved_rows()`` (a database read) does not name: Django also drops the callbacks left
-    when an earlier one raises after a commit, and a committed file must never go.
+    else, so that drop is its end, and it then deletes the files. Django also drops the callbacks left
+    when an earlier one raises after a commit: the guard tells the two apart without the database (it
+    may be dropped in the middle of a rollback, where no query may run) by the connection's mode. A
+    rollback drops it inside the transaction; those hooks run once autocommit is back on.
     """
-    transaction.on_commit(_DeletedUnlessCommitted(names, storage, named_by_saved_rows), robust=True)
+    transaction.on_commit(_DeletedUnlessCommitted(names, storage, using), using=using, robust=True)
 
 
 class _DeletedUnlessCommitted:
-    def __init__(self, names, storage, named_by_saved_rows):
-        self.names = {name for name in names if name}
-        self.storage, self.named_by_saved_rows, self.committed = storage, named_by_saved_rows, False
+    def __init__(self, names, storage, using):
+        self.names, self.storage, self.using, self.committed = [n for n in names if n], storage, using, False
 
     def __call__(self):  # on commit: the files are the database's now
         self.committed = True
 
     def __del__(self):
-        if self.committed or not self.names:
-            return
-        try:
-            orphans = self.names - self.named_by_saved_rows()
-            for name in orphans:
+        if self.committed or not self.names or connections[self.using].autocommit:
+            return  # committed, or dropped after a commit (see delete_if_rolled_back)
+        for name in self.names:
+            try:
                 self.storage.delete(name)
-        except Exception:  # a finaliser must not raise; the files are left for a person to remove
-            logger.warning("Could not delete %s after a rolled-back save", sorted(self.names), exc_info=True)
+            except Exception:  # a finaliser must not raise; the file is left for a person to remove
+                logger.warning("Could not delete %s after a rolled-back save", name, exc_info=True)
 
 
 def rendition_names(renditions: dict) -> list:

@@ -395,11 +395,7 @@ class Article(models.Model):
             transaction.on_commit(lambda: images.delete_renditions(stale, storage), robust=True)
 
     def _delete_if_rolled_back(self, names):
-        def named_by_saved_row():
-            row = type(self).objects.filter(pk=self.pk).values("hero_image", "hero_renditions").first()
-            return {row["hero_image"], *images.rendition_names(row["hero_renditions"])} if row else set()
-
-        images.delete_if_rolled_back(names, self.hero_image.storage, named_by_saved_row)
+        images.delete_if_rolled_back(names, self.hero_image.storage, self._state.db)
 
     # Presentation helpers: cheap string work over the stored rendition names, no storage I/O.
 

@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import InMemoryStorage, default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from articles import images
@@ -631,3 +631,18 @@ def test_committed_files_stay_when_an_earlier_commit_hook_fails():
     assert saved.hero_image.name == article.hero_image.name  # committed
     written = {saved.hero_image.name, *images.rendition_names(saved.hero_renditions)}
     assert len(written) == 9 and written <= stored_files()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_rolled_back_for_real_deletes_its_files_and_leaves_the_connection_usable():
+    """Not inside a test's transaction: the guard is dropped in the middle of Django's own rollback,
+    where no query may run (it runs none), and the connection is ready for the next request."""
+    article = ArticleFactory(hero_alt="A blue test card")
+    before = stored_files()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        article.hero_image = prepare_upload(jpeg_upload("rolled-back-for-real.jpg")).content
+        article.save()
+        raise RuntimeError
+    assert stored_files() == before
+    assert connection.get_autocommit() and not connection.in_atomic_block
+    assert not Article.objects.get(pk=article.pk).hero_image
