@@ -21,6 +21,7 @@ from taggit.models import Tag as TaggitTag
 from articles import audit, follows, preview, rendering
 from articles import tags as tag_governance
 from articles.forms import ArticleAdminForm, AuthorAdminForm
+from articles.links import absolute
 from articles.models import (
     Article,
     Author,
@@ -32,7 +33,6 @@ from articles.models import (
     Tag,
     TaggedArticle,
 )
-from articles.templatetags.news import absolute
 
 # We use our own Tag model; taggit's stock one would only confuse editors.
 if admin.site.is_registered(TaggitTag):

@@ -68,8 +68,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from articles.follows import CONFIRM_MAX_AGE, address_hash, follow_url, is_mailable
+from articles.links import absolute
 from articles.models import Article, Delivery, Follow, FollowRequest, Subscriber, TaggedArticle
-from articles.templatetags.news import absolute
 
 logger = logging.getLogger(__name__)
 

@@ -68,9 +68,9 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from articles.links import absolute
 from articles.models import Follow, FollowRequest, Subscriber, Tag
 from articles.tags import moved_permanently, resolve_tag_slug
-from articles.templatetags.news import absolute
 from conclave.middleware import client_ip
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ import datetime
 
 from django.core import signing
 
-from articles.templatetags.news import absolute
+from articles.links import absolute
 
 PREVIEW_LINK_LIFETIME = datetime.timedelta(days=3)
 _SALT = "articles.preview"

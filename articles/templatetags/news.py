@@ -7,23 +7,16 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from articles.links import absolute
+
 register = template.Library()
 
 # Inside <script> only these can end the element or open a comment; escaping them keeps JSON valid.
 _JSON_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
 
 
-@register.filter
-def absolute(url):
-    """An absolute URL on the public site (SITE_URL), for canonical links, feeds and social cards.
-
-    Protocol-relative URLs (a CDN's //host/…) get SITE_URL's scheme.
-    """
-    if not url or url.startswith(("http://", "https://")):
-        return url
-    if url.startswith("//"):
-        return settings.SITE_URL.split("//", 1)[0] + url
-    return settings.SITE_URL + url
+# Templates write `{{ url|absolute }}`; Python code imports it from articles.links.
+register.filter("absolute", absolute)
 
 
 @register.filter

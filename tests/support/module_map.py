@@ -180,8 +180,11 @@ def main():
         print("  loop:", " ⇄ ".join(group))
         for importer, imported in stairs_up(packages):
             if importer in group:
-                users = sorted(m for m in graph if package_of(m) == importer
-                               and any(package_of(t) == imported for t in graph[m]))
+                users = sorted(
+                    m
+                    for m in graph
+                    if package_of(m) == importer and any(package_of(t) == imported for t in graph[m])
+                )
                 print(f"    {importer} → {imported}  (from {', '.join(users)})")
     modules, classes = longest()
     print("\nlongest modules:", ", ".join(f"{name} {lines}" for lines, name in modules))
