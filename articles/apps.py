@@ -7,6 +7,10 @@ class ArticlesConfig(AppConfig):
 
     def ready(self):
         from articles import signals
-        from conclave import checks  # noqa: F401 -- registers the deployment's start-up checks
+        from conclave import (
+            checks,  # noqa: F401 -- registers the deployment's start-up checks
+            pagecache,
+        )
 
         signals.connect()
+        pagecache.read_schedule_with(self.get_model("Article").objects.timeline)

@@ -25,9 +25,9 @@ from django.urls import reverse
 from django.utils import feedgenerator
 from django.utils.html import escape
 
+from articles.links import absolute
 from articles.models import Article, Author, Section, Tag
 from articles.tags import moved_permanently, resolve_tag_slug
-from articles.templatetags.news import absolute
 
 FEED_LENGTH = 20
 
@@ -184,14 +184,13 @@ class SubjectFeed(LatestFeed):
     """The newest published articles of one section, author or tag, named by the slug in the URL."""
 
     subject_model = None
-    article_lookup = ""
     summary_format = ""
 
     def get_object(self, request, slug):
         return get_object_or_404(self.subject_model, slug=slug)
 
     def articles(self, obj):
-        return super().articles(obj).filter(**{self.article_lookup: obj})
+        return super().articles(obj).about(obj)
 
     def title(self, obj):
         return f"{settings.SITE_NAME}: {xml_text(obj.name)}"
@@ -206,7 +205,7 @@ class SubjectFeed(LatestFeed):
 
 
 class SectionFeed(SubjectFeed):
-    subject_model, article_lookup, url_name = Section, "section", "articles:section-feed"
+    subject_model, url_name = Section, "articles:section-feed"
     summary_format = "The latest {name} news from {site}."
 
 
@@ -215,7 +214,7 @@ class SectionAtomFeed(SectionFeed):
 
 
 class AuthorFeed(SubjectFeed):
-    subject_model, article_lookup, url_name = Author, "authors", "articles:author-feed"
+    subject_model, url_name = Author, "articles:author-feed"
     summary_format = "The latest articles by {name} for {site}."
 
 
@@ -232,7 +231,7 @@ class TagMoved(Exception):
 
 
 class TagFeed(SubjectFeed):
-    subject_model, article_lookup, url_name = Tag, "tagged_items__tag", "articles:tag-feed"
+    subject_model, url_name = Tag, "articles:tag-feed"
     summary_format = "The latest articles about {name} from {site}."
 
     def __call__(self, request, *args, **kwargs):

@@ -161,9 +161,45 @@ class TaggedArticle(ItemBase):
 
 
 class ArticleQuerySet(models.QuerySet):
+    @staticmethod
+    def public_at(now, via=""):
+        """The one definition of what the public may see: published, and its time has come.
+
+        A Q object, so that a query over another model can ask it of the articles it reaches through
+        ``via`` (e.g. ``"content_object__"`` from a tagging row) without a subquery.
+        """
+        return models.Q(**{f"{via}status": Article.Status.PUBLISHED, f"{via}published_at__lte": now})
+
     def published(self):
-        """The one definition of what the public may see: published, and its time has come."""
-        return self.filter(status=Article.Status.PUBLISHED, published_at__lte=timezone.now())
+        return self.filter(self.public_at(timezone.now()))
+
+    def scheduled(self, now):
+        """Published by an editor, waiting for its time."""
+        return self.filter(status=Article.Status.PUBLISHED, published_at__gt=now)
+
+    def timeline(self, now):
+        """(when the newest live story went out, when the next scheduled one goes live), either None.
+
+        Two index lookups in one round trip; the page cache keeps nothing past the second.
+        """
+        newest = self.filter(self.public_at(now)).order_by("-published_at").values("published_at")[:1]
+        upcoming = self.scheduled(now).order_by("published_at").values("published_at")[:1]
+        # Any article row carries both subqueries (no article at all, no dates at all).
+        row = (
+            self.order_by()
+            .annotate(newest=models.Subquery(newest), upcoming=models.Subquery(upcoming))
+            .values_list("newest", "upcoming")
+            .first()
+        )
+        return row or (None, None)
+
+    def about(self, subject):
+        """The stories of one section, author or tag."""
+        return self.filter(**{_SUBJECT_LOOKUPS[type(subject)]: subject})
+
+    def about_each(self, model):
+        """The stories of the section, author or tag of the outer query, for a Subquery over ``model``."""
+        return self.filter(**{_SUBJECT_LOOKUPS[model]: models.OuterRef("pk")})
 
     def for_teasers(self):
         # Teasers never show the body: leave the largest columns in the database.
@@ -177,6 +213,10 @@ class ArticleQuerySet(models.QuerySet):
         if not user.is_authenticated:
             return self.published()
         return self.filter(models.Q(status=Article.Status.PUBLISHED) | models.Q(created_by=user))
+
+
+# How an article reaches each kind of subject a listing, feed or sitemap is about.
+_SUBJECT_LOOKUPS = {Section: "section", Author: "authors", Tag: "tagged_items__tag"}
 
 
 class Article(models.Model):

@@ -9,18 +9,18 @@ import datetime
 from django.conf import settings
 from django.contrib.sitemaps import Sitemap
 from django.contrib.sitemaps import views as sitemap_views
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Max, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
 from articles.feeds import xml_text
+from articles.links import absolute
 from articles.models import Article, Author, Section, Tag
-from articles.templatetags.news import absolute
 
 NEWS_WINDOW = datetime.timedelta(hours=48)  # Google News reads articles of the last two days only
 NEWS_LIMIT = 1000  # and at most this many per news sitemap
@@ -67,12 +67,11 @@ class ListingSitemap(SiteSitemap):
     """Sections, authors or tags with at least one published article; lastmod is their newest one's."""
 
     model = None
-    article_lookup = ""
 
     def items(self):
         newest = (
             Article.objects.published()
-            .filter(**{self.article_lookup: OuterRef("pk")})
+            .about_each(self.model)
             .order_by("-published_at")
             .values("published_at")[:1]
         )
@@ -91,15 +90,15 @@ class ListingSitemap(SiteSitemap):
 
 
 class SectionSitemap(ListingSitemap):
-    model, article_lookup = Section, "section"
+    model = Section
 
 
 class AuthorSitemap(ListingSitemap):
-    model, article_lookup = Author, "authors"
+    model = Author
 
 
 class TagSitemap(ListingSitemap):
-    model, article_lookup = Tag, "tagged_items__tag"
+    model = Tag
 
 
 SITEMAPS = {
@@ -175,3 +174,11 @@ def robots_txt(request):
         f"Sitemap: {absolute(reverse('news-sitemap'))}",
     ]
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
+
+
+urlpatterns = [
+    path("sitemap.xml", sitemap_index, name="sitemap"),
+    path("sitemap-<slug:section>.xml", sitemap_section, name="sitemap-section"),
+    path("news-sitemap.xml", news_sitemap, name="news-sitemap"),
+    path("robots.txt", robots_txt, name="robots"),
+]

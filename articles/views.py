@@ -35,7 +35,7 @@ MAX_PAGES = 50
 
 
 class KnownCount(NamedTuple):
-    """How many rows a queryset holds, when whoever built it already knows (``queryset.known_count``)."""
+    """How many rows a listing holds, when whoever built it already knows (search fetched the ids anyway)."""
 
     rows: int
     more: bool  # and more would match, left out on purpose
@@ -44,18 +44,21 @@ class KnownCount(NamedTuple):
 class BoundedPaginator(Paginator):
     """Counts at most MAX_PAGES pages' worth of rows; ``is_capped`` tells the template there are more.
 
-    A queryset carrying ``known_count`` (search: the ids were fetched anyway) is not counted again.
+    Given a ``known_count``, it counts nothing.
     """
 
     is_capped = False
+
+    def __init__(self, *args, known_count=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.known_count = known_count
 
     @property
     def count(self):
         if not hasattr(self, "_bounded_count"):
             limit = MAX_PAGES * self.per_page
-            known = getattr(self.object_list, "known_count", None)
-            if known is not None:
-                found, more = known
+            if self.known_count is not None:
+                found, more = self.known_count
             else:
                 # Only ids, unordered: annotations such as search highlights stay out of the count.
                 found, more = self.object_list.order_by().values("pk")[: limit + 1].count(), False
@@ -136,11 +139,7 @@ def related_articles(article):
         return []
     now = timezone.now()
     newest_per_tag = [
-        TaggedArticle.objects.filter(
-            tag_id=tag_id,
-            content_object__status=Article.Status.PUBLISHED,
-            content_object__published_at__lte=now,
-        )
+        TaggedArticle.objects.filter(Article.objects.public_at(now, via="content_object__"), tag_id=tag_id)
         .exclude(content_object_id=article.pk)
         .order_by("-content_object__published_at", "-content_object_id")
         .values("content_object_id")[:RELATED_CANDIDATES_PER_TAG]
@@ -241,7 +240,6 @@ class SubjectListView(ArticleListView):
     """The articles of one section, author or tag, named by the slug in the URL."""
 
     subject_model = None
-    article_lookup = ""
     kind = ""
     feed_name = ""
 
@@ -255,7 +253,7 @@ class SubjectListView(ArticleListView):
             reverse(f"articles:{self.feed_name}", kwargs=slug),
             reverse(f"articles:{self.feed_name}-atom", kwargs=slug),
         )
-        return super().get_queryset().filter(**{self.article_lookup: self.subject})
+        return super().get_queryset().about(self.subject)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
@@ -264,7 +262,7 @@ class SubjectListView(ArticleListView):
 
 
 class SectionView(SubjectListView):
-    subject_model, article_lookup, kind, feed_name = Section, "section", "Section", "section-feed"
+    subject_model, kind, feed_name = Section, "Section", "section-feed"
     template_name = "articles/section.html"
 
     def get_context_data(self, **kwargs):
@@ -272,12 +270,12 @@ class SectionView(SubjectListView):
 
 
 class AuthorView(SubjectListView):
-    subject_model, article_lookup, kind, feed_name = Author, "authors", "Author", "author-feed"
+    subject_model, kind, feed_name = Author, "Author", "author-feed"
     template_name = "articles/author.html"
 
 
 class TagView(SubjectListView):
-    subject_model, article_lookup, kind, feed_name = Tag, "tagged_items__tag", "Tag", "tag-feed"
+    subject_model, kind, feed_name = Tag, "Tag", "tag-feed"
     template_name = "articles/tag.html"
 
     def get(self, request, *args, **kwargs):

@@ -42,6 +42,7 @@ from typing import NamedTuple
 import django.middleware.gzip
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse, QueryDict
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -277,22 +278,21 @@ def _timeline(generation, now):
     return timeline
 
 
+# The schedule is the content app's to read (articles.apps registers Article.objects.timeline): this
+# module knows pages and their lifetimes, not stories.
+_schedule_reader = None
+
+
+def read_schedule_with(reader):
+    """Register ``reader(now) -> (newest published_at, next scheduled published_at)``, either None."""
+    global _schedule_reader
+    _schedule_reader = reader
+
+
 def _read_timeline(now):
-    from django.db.models import Subquery
-
-    from articles.models import Article
-
-    published = Article.objects.filter(status=Article.Status.PUBLISHED).order_by()
-    newest = published.filter(published_at__lte=now).order_by("-published_at").values("published_at")[:1]
-    upcoming = published.filter(published_at__gt=now).order_by("published_at").values("published_at")[:1]
-    # Two index lookups in one round trip: any article row carries both (no article, no dates at all).
-    row = (
-        Article.objects.order_by()
-        .annotate(newest=Subquery(newest), upcoming=Subquery(upcoming))
-        .values_list("newest", "upcoming")
-        .first()
-    )
-    return Timeline(*row) if row else Timeline(None, None)
+    if _schedule_reader is None:
+        raise ImproperlyConfigured("The page cache has no schedule to read: call read_schedule_with() first.")
+    return Timeline(*_schedule_reader(now))
 
 
 def seconds_until_next_scheduled(generation, now):

@@ -5,8 +5,6 @@ from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static as static_url
 from django.urls import include, path
 
-from articles import sitemaps
-
 admin.site.site_header = "Conclave TechMedia newsroom"
 admin.site.site_title = "Conclave TechMedia admin"
 admin.site.index_title = "Newsroom"
@@ -24,10 +22,8 @@ def favicon(request):
 urlpatterns = [
     path("favicon.ico", favicon),
     path(settings.ADMIN_URL, admin.site.urls),
-    path("sitemap.xml", sitemaps.sitemap_index, name="sitemap"),
-    path("sitemap-<slug:section>.xml", sitemaps.sitemap_section, name="sitemap-section"),
-    path("news-sitemap.xml", sitemaps.news_sitemap, name="news-sitemap"),
-    path("robots.txt", sitemaps.robots_txt, name="robots"),
+    # Crawlers look for these at the root, by names without a namespace.
+    path("", include("articles.sitemaps")),
     path("", include("articles.urls")),
 ]
 

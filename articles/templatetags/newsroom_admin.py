@@ -41,11 +41,7 @@ def newsroom_dashboard(context):
         drafts_filter["created_by__id__exact"] = user.pk
     drafts = list(drafts.order_by("-updated_at", "-id")[:PANEL_SIZE])
 
-    scheduled = list(
-        rows.filter(status=Article.Status.PUBLISHED, published_at__gt=now).order_by("published_at", "id")[
-            :PANEL_SIZE
-        ]
-    )
+    scheduled = list(rows.scheduled(now).order_by("published_at", "id")[:PANEL_SIZE])
 
     since = now - RECENT
     recent_rows = rows.published().filter(published_at__gte=since)
