@@ -117,10 +117,11 @@ def clean_query(raw):
 
 
 def search(queryset, query):
-    """The articles of ``queryset`` matching ``query``, best first, each to be passed to ``decorate``."""
+    """The articles of ``queryset`` matching ``query``, best first, each to be passed to ``decorate``,
+    and how many there are when the search had to count them anyway (a KnownCount), else None."""
     if connections[queryset.db].vendor == "postgresql":
         return _postgres_search(queryset, query)
-    return _fallback_search(queryset, query)
+    return _fallback_search(queryset, query), None
 
 
 def decorate(articles, query, vendor):
@@ -209,8 +210,7 @@ def _postgres_search(queryset, query):
         )
         .order_by("-rank", "-published_at", "-id")
     )
-    ranked.known_count = KnownCount(min(len(found), RANKED_MATCHES), more=len(found) > RANKED_MATCHES)
-    return ranked
+    return ranked, KnownCount(min(len(found), RANKED_MATCHES), more=len(found) > RANKED_MATCHES)
 
 
 def _regexp_replace(expression, pattern, replacement, flags=""):
@@ -377,10 +377,16 @@ class SearchView(ArticleListView):
         response["Cache-Control"] = "no-store"
         return response
 
+    known_count = None
+
     def get_queryset(self):
         if not self.query:
             return Article.objects.none()
-        return search(super().get_queryset(), self.query)
+        articles, self.known_count = search(super().get_queryset(), self.query)
+        return articles
+
+    def get_paginator(self, *args, **kwargs):
+        return super().get_paginator(*args, known_count=self.known_count, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
