@@ -18,8 +18,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from taggit.models import Tag as TaggitTag
 
-from articles import audit, follows, preview, rendering
+from articles import audit, preview, rendering
 from articles import tags as tag_governance
+from articles.following.subscriptions import forget
 from articles.forms import ArticleAdminForm, AuthorAdminForm
 from articles.links import absolute
 from articles.models import (
@@ -636,10 +637,10 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     # Deleted on request, an address is forgotten as when its owner leaves: pending requests too.
     def delete_model(self, request, obj):
-        follows.forget(Subscriber.objects.filter(pk=obj.pk))
+        forget(Subscriber.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request, queryset):
-        follows.forget(queryset)
+        forget(queryset)
 
     @admin.display(description="Confirmed", boolean=True, ordering="confirmed_at")
     def is_confirmed(self, subscriber):

@@ -658,7 +658,7 @@ def restorable_tags(names, slugs):
 
 
 def new_link_key():
-    """A subscriber's link key: random, so links name nobody (see articles/follows.py)."""
+    """A subscriber's link key: random, so links name nobody (see articles/following/)."""
     return secrets.token_urlsafe(16)
 
 
@@ -721,7 +721,7 @@ class Delivery(models.Model):
 
 class FollowRequest(models.Model):
     """One request to follow a tag by email, as it was asked: its confirmation link confirms this and
-    nothing else, whatever else is asked for the same address meanwhile (articles/follows.py)."""
+    nothing else, whatever else is asked for the same address meanwhile (articles/following/)."""
 
     email = models.EmailField(max_length=254)  # normalised, as Subscriber.email
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="follow_requests")

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
-from articles import feeds, follows, search, views
+from articles import feeds, search, views
+from articles.following import views as following
 
 app_name = "articles"
 
@@ -17,10 +18,10 @@ urlpatterns = [
     path("tags/<str:slug>/", views.TagView.as_view(), name="tag"),
     path("tags/<str:slug>/feed/", feeds.TagFeed(), name="tag-feed"),
     path("tags/<str:slug>/feed/atom/", feeds.TagAtomFeed(), name="tag-feed-atom"),
-    path("tags/<str:slug>/follow/", follows.FollowView.as_view(), name="follow"),
-    path("follow/confirm/<str:token>/", follows.ConfirmView.as_view(), name="follow-confirm"),
-    path("follow/manage/<str:token>/", follows.ManageView.as_view(), name="follow-manage"),
-    path("follow/unsubscribe/<str:token>/", follows.UnsubscribeView.as_view(), name="follow-unsubscribe"),
+    path("tags/<str:slug>/follow/", following.FollowView.as_view(), name="follow"),
+    path("follow/confirm/<str:token>/", following.ConfirmView.as_view(), name="follow-confirm"),
+    path("follow/manage/<str:token>/", following.ManageView.as_view(), name="follow-manage"),
+    path("follow/unsubscribe/<str:token>/", following.UnsubscribeView.as_view(), name="follow-unsubscribe"),
     re_path(
         r"^archive/(?P<year>[0-9]{4})/(?P<month>[0-9]{2})/$",
         views.ArchiveMonthView.as_view(),

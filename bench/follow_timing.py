@@ -58,7 +58,7 @@ REDIS_URL = "redis://127.0.0.1:6379/4"
 WORKERS = 2
 PAUSE = 0.1  # seconds between two requests: the work a POST leaves for after its answer is done by then
 STATES = ("new", "pending", "subscribed", "over its limit")
-ADDRESS_LIMIT = 3  # articles.follows.ADDRESS_LIMIT: mails per address and hour
+ADDRESS_LIMIT = 3  # articles.following.limits.ADDRESS_LIMIT: mails per address and hour
 WORK = Path(tempfile.mkdtemp(prefix="conclave-bench-follows-"))
 
 BASE_ENV = {

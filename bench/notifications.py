@@ -35,7 +35,7 @@ from django.test import override_settings  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from articles import emails  # noqa: E402
+from articles.following import sending  # noqa: E402
 from articles.models import Article, Delivery, Follow, Subscriber, Tag  # noqa: E402
 
 
@@ -151,10 +151,10 @@ def main():
             EMAIL_USE_SSL=False,
         ):
             start = time.perf_counter()
-            summary = emails.send_due_notifications()
+            summary = sending.send_due_notifications()
             elapsed = time.perf_counter() - start
             start = time.perf_counter()
-            again = emails.send_due_notifications()  # everyone is served: a run that finds nothing to send
+            again = sending.send_due_notifications()  # everyone is served: a run that finds nothing to send
             idle = time.perf_counter() - start
         rss_after = max_rss_mib()
         deliveries = Delivery.objects.count()

@@ -23,8 +23,15 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from articles import follows
-from articles.follows import confirm_url, find_request, follow_url, make_token, new_request, read_token
+from articles.following import addresses, deferred, forms, limits, views
+from articles.following.tokens import (
+    confirm_url,
+    find_request,
+    follow_url,
+    make_token,
+    new_request,
+    read_token,
+)
 from articles.models import Delivery, Follow, FollowRequest, Subscriber
 from tests.factories import ArticleFactory, TagFactory
 
@@ -178,7 +185,7 @@ def test_the_whole_flow_with_csrf_checks_on(tag):
 
 
 def test_following_sends_one_confirmation_and_the_link_confirms(client, tag, caplog):
-    caplog.set_level(logging.INFO, logger="articles.follows")
+    caplog.set_level(logging.INFO, logger="articles.following")
     response = follow(client, tag, email="Reader@Example.COM", frequency="daily")
     assert "Check your inbox" in text(assert_follow_page(response))
     request = FollowRequest.objects.get()
@@ -280,7 +287,7 @@ def test_unknown_tags_are_404_and_get_goes_back_to_the_tag(client, tag):
 
 
 def test_one_address_gets_a_limited_number_of_mails(client, tag, monkeypatch):
-    monkeypatch.setattr(follows, "ADDRESS_LIMIT", (2, 3600))
+    monkeypatch.setattr(limits, "ADDRESS_LIMIT", (2, 3600))
     answers = {
         follow(client, tag, email=email).content
         for email in ("a@example.com", "A@example.com ", "a@EXAMPLE.com")
@@ -292,7 +299,7 @@ def test_one_address_gets_a_limited_number_of_mails(client, tag, monkeypatch):
 
 
 def test_one_ip_gets_a_limited_number_of_requests(client, tag, monkeypatch):
-    monkeypatch.setattr(follows, "IP_LIMIT", (2, 600))
+    monkeypatch.setattr(limits, "IP_LIMIT", (2, 600))
     for n in range(2):
         assert follow(client, tag, email=f"{n}@example.com", REMOTE_ADDR="10.0.0.1").status_code == 200
     response = follow(client, tag, email="late@example.com", REMOTE_ADDR="10.0.0.1")
@@ -306,7 +313,7 @@ def test_one_ip_gets_a_limited_number_of_requests(client, tag, monkeypatch):
 def test_behind_the_proxy_each_reader_has_a_limit_of_their_own(client, tag, monkeypatch, settings):
     """Every request arrives from the proxy's address: the reader is the last forwarded one."""
     settings.BEHIND_TLS_PROXY = True
-    monkeypatch.setattr(follows, "IP_LIMIT", (2, 600))
+    monkeypatch.setattr(limits, "IP_LIMIT", (2, 600))
     proxy = {"REMOTE_ADDR": "10.0.0.1"}
     for n in range(2):
         assert (
@@ -327,7 +334,7 @@ def test_behind_the_proxy_each_reader_has_a_limit_of_their_own(client, tag, monk
 
 def test_the_limits_expire(client, tag, monkeypatch):
     # Real time, not time_machine: Redis expires keys on its own clock.
-    monkeypatch.setattr(follows, "ADDRESS_LIMIT", (1, 1))
+    monkeypatch.setattr(limits, "ADDRESS_LIMIT", (1, 1))
     follow(client, tag)
     follow(client, tag)
     assert len(mail.outbox) == 1
@@ -344,7 +351,7 @@ class BrokenCache:
 
 
 def test_a_broken_cache_lets_followers_through_and_is_logged(client, tag, monkeypatch, caplog):
-    monkeypatch.setattr(follows, "cache", BrokenCache())
+    monkeypatch.setattr(limits, "cache", BrokenCache())
     assert follow(client, tag).status_code == 200
     assert len(mail.outbox) == 1
     assert "rate limit" in caplog.text
@@ -500,10 +507,10 @@ def test_every_control_format_and_separator_character_is_refused():
         address
         for char in characters
         for address in (f'"a{char}b"@example.com', f"reader@exa{char}mple.com")
-        if follows.FollowForm({"email": address, "frequency": "daily"}).is_valid()
+        if forms.FollowForm({"email": address, "frequency": "daily"}).is_valid()
     ]
     assert accepted == []
-    assert follows.FollowForm({"email": '"a#b"@example.com', "frequency": "daily"}).is_valid()
+    assert forms.FollowForm({"email": '"a#b"@example.com', "frequency": "daily"}).is_valid()
 
 
 @pytest.mark.parametrize(
@@ -526,7 +533,7 @@ def test_a_mail_that_cannot_be_sent_gets_the_same_answer_and_is_logged(
     assert "Check your inbox" in text(assert_follow_page(response))
     assert mail.outbox == []
     assert (
-        f"Follow semiconductors: mail to {follows.address_hash('reader@example.com')} failed" in caplog.text
+        f"Follow semiconductors: mail to {addresses.address_hash('reader@example.com')} failed" in caplog.text
     )
     assert "reader@example.com" not in caplog.text
 
@@ -704,7 +711,7 @@ def answer(tag, email, n=0, **environ):
         **environ,
     )
     request._dont_enforce_csrf_checks = True  # as Django's test client does for its requests
-    return follows.FollowView.as_view()(request, slug=tag.slug)
+    return views.FollowView.as_view()(request, slug=tag.slug)
 
 
 def test_the_answer_takes_the_same_work_whatever_the_address(tag, monkeypatch):
@@ -718,13 +725,13 @@ def test_the_answer_takes_the_same_work_whatever_the_address(tag, monkeypatch):
     # An address asked for once is pending; three times, over its limit. (The first page rendered also
     # reads the site's navigation into the cache, whoever it is for.)
     close(answer(tag, "pending@example.com", 99))
-    for _ in range(follows.ADDRESS_LIMIT[0]):
+    for _ in range(limits.ADDRESS_LIMIT[0]):
         close(answer(tag, "limited@example.com", 99))
     mail.outbox.clear()
-    work, mails, cache = {}, {}, follows.cache
+    work, mails, cache = {}, {}, limits.cache
     for n, (state, email) in enumerate(states.items()):
         recording = RecordingCache(cache)
-        monkeypatch.setattr(follows, "cache", recording)
+        monkeypatch.setattr(limits, "cache", recording)
         sent = len(mail.outbox)
         with CaptureQueriesContext(connection) as queries:
             response = answer(tag, email, n)
@@ -756,15 +763,15 @@ def test_the_answer_takes_the_same_work_whatever_the_address(tag, monkeypatch):
 
 def test_under_a_threaded_server_the_mail_goes_from_a_thread_of_its_own(tag, monkeypatch, caplog):
     """gunicorn's gthread worker: the server's thread is free as soon as the answer is sent."""
-    caplog.set_level(logging.INFO, logger="articles.follows")
-    monkeypatch.setattr(follows, "MAIL_THREADS", threading.BoundedSemaphore(1))
+    caplog.set_level(logging.INFO, logger="articles.following")
+    monkeypatch.setattr(deferred, "MAIL_THREADS", threading.BoundedSemaphore(1))
     response = answer(tag, "reader@example.com", **{"wsgi.multithread": True})
     close(response)
     response.sender.join(10)
     assert not response.sender.is_alive()
     assert [message.subject for message in mail.outbox] == ["Confirm you want stories about Semiconductors"]
     assert "Follow semiconductors: mail sent to" in caplog.text
-    assert follows.MAIL_THREADS.acquire(blocking=False)  # the thread gave its place back
+    assert deferred.MAIL_THREADS.acquire(blocking=False)  # the thread gave its place back
 
     # With every place taken, the next mail goes from the server's thread, still after the answer.
     response = answer(tag, "other@example.com", **{"wsgi.multithread": True})

@@ -38,8 +38,10 @@ from django.test.client import BOUNDARY, encode_multipart
 from django.urls import reverse
 from django.utils import timezone
 
-from articles import follows, preview
-from articles.emails import send_due_notifications
+from articles import preview
+from articles.following import tokens
+from articles.following.addresses import is_mailable, normalise_email
+from articles.following.sending import send_due_notifications
 from articles.models import Article, Follow, FollowRequest, Subscriber, Tag
 from tests.factories import ArticleFactory, TagFactory, jpeg_upload
 from tests.test_admin import ADD_URL, article_form
@@ -575,7 +577,7 @@ def test_follow_form_fields(searchable, no_page_cache, visitor, audit):
         audit.response(response, where, value, statuses={200, 400, 429})
     audit.emails(mail.outbox, "follow form")
     # Nothing is recorded for an address the form refuses.
-    valid = {follows.normalise_email(value) for _, value in values if is_valid_address(value)}
+    valid = {normalise_email(value) for _, value in values if is_valid_address(value)}
     stored = set(Subscriber.objects.values_list("email", flat=True))
     for email in stored - valid:
         audit.fail(
@@ -669,7 +671,7 @@ def test_hostile_but_valid_addresses_all_the_way(searchable, no_page_cache, visi
     for i, (name, value, address) in enumerate(addresses):
         where = f"hostile address ({name})"
         sent_before = len(mail.outbox)
-        mailable = follows.is_mailable(follows.normalise_email(address))
+        mailable = is_mailable(normalise_email(address))
         response = visitor.post(
             "/tags/semiconductors/follow/", {"email": address, "frequency": "daily"}, REMOTE_ADDR=ip(i)
         )
@@ -687,7 +689,7 @@ def test_hostile_but_valid_addresses_all_the_way(searchable, no_page_cache, visi
             response = visitor.get(path, data) if method == "GET" else visitor.post(path, data)
             audit.response(response, f"{method} confirm page [{where}]", value)
         manage = path_of(
-            follows.follow_url(Subscriber.objects.get(email=follows.normalise_email(address)), "manage")
+            tokens.follow_url(Subscriber.objects.get(email=normalise_email(address)), "manage")
         )
         for method, path, data in [
             ("GET", manage, {"add": value}),
@@ -707,9 +709,9 @@ def test_signed_link_addresses(searchable, no_page_cache, visitor, audit):
     tag = searchable[2]
     person = Subscriber.objects.create(email="reader@example.com", confirmed_at=timezone.now())
     Follow.objects.create(subscriber=person, tag=tag)
-    purposes = ("confirm", *follows.LINK_PURPOSES)
-    genuine = {purpose: follows.make_token(person, purpose) for purpose in follows.LINK_PURPOSES}
-    genuine["confirm"] = follows.new_request(tag, "new@example.com", "daily")[1]
+    purposes = ("confirm", *tokens.LINK_PURPOSES)
+    genuine = {purpose: tokens.make_token(person, purpose) for purpose in tokens.LINK_PURPOSES}
+    genuine["confirm"] = tokens.new_request(tag, "new@example.com", "daily")[1]
     values = per_file(TOKEN_SAMPLE)
     for i, (name, value) in enumerate(values):
         purpose = purposes[i % 3]
@@ -726,9 +728,9 @@ def test_manage_and_confirm_forms(searchable, no_page_cache, visitor, audit):
     tag = searchable[2]
     person = Subscriber.objects.create(email="reader@example.com", confirmed_at=timezone.now())
     Follow.objects.create(subscriber=person, tag=tag)
-    _, token = follows.new_request(tag, "new@example.com", "daily")
-    manage = path_of(follows.follow_url(person, "manage"))
-    confirm = path_of(follows.confirm_url(token))
+    _, token = tokens.new_request(tag, "new@example.com", "daily")
+    manage = path_of(tokens.follow_url(person, "manage"))
+    confirm = path_of(tokens.confirm_url(token))
     values = per_file(FORM_SAMPLE)
     for i, (name, value) in enumerate(values):
         field = ("frequency", "unfollow", "add")[i % 3]
@@ -1114,7 +1116,7 @@ def test_the_url_space_answers_hostile_segments_and_values_without_a_server_erro
     tag = searchable[2]
     person = Subscriber.objects.create(email="reader@example.com", confirmed_at=timezone.now())
     Follow.objects.create(subscriber=person, tag=tag)
-    signed_pages = [path_of(follows.follow_url(person, purpose)) for purpose in ("manage", "unsubscribe")]
+    signed_pages = [path_of(tokens.follow_url(person, purpose)) for purpose in ("manage", "unsubscribe")]
     pages = [
         "/",
         "/search/",
@@ -1187,7 +1189,7 @@ def test_nul_anywhere_in_an_address_is_not_found(searchable, visitor):
     name or value is a plain 404 on every database, and changes nothing."""
     tag = searchable[2]
     person = Subscriber.objects.create(email="reader@example.com", confirmed_at=timezone.now())
-    manage = path_of(follows.follow_url(person, "manage"))
+    manage = path_of(tokens.follow_url(person, "manage"))
     for path in ["/tags/%00/", "/tags/%00/feed/", "/tags/%00/feed/atom/", "/news/a%00b/", "/sitemap-%00.xml"]:
         assert visitor.get(path).status_code == 404, path
     assert visitor.post("/tags/%00/follow/", {"email": "nul@example.com"}).status_code == 404

@@ -13,8 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from articles import emails
-from articles.follows import new_request, read_token
+from articles.following import due, sending
+from articles.following.tokens import new_request, read_token
 from articles.models import Article, Delivery, Follow, FollowRequest, Subscriber
 from tests.factories import ArticleFactory, TagFactory
 
@@ -166,7 +166,7 @@ def test_stories_older_than_the_follow_or_the_confirmation_are_not_sent(chips, a
 
 def test_articles_beyond_the_look_back_window_are_ignored(chips):
     make_subscriber("reader@example.com", chips, since=timezone.now() - datetime.timedelta(days=30))
-    story(chips, hours_ago=24 * (emails.LOOKBACK_DAYS + 1))
+    story(chips, hours_ago=24 * (due.LOOKBACK_DAYS + 1))
     run()
     assert mail.outbox == []
 
@@ -292,10 +292,10 @@ def test_weekly_digest_every_seven_digest_days(chips, time_machine):
 
 
 def test_digest_cutoffs():
-    daily, weekly = emails.digest_cutoffs(datetime.datetime(2026, 3, 11, 5, 59, tzinfo=UTC))
+    daily, weekly = due.digest_cutoffs(datetime.datetime(2026, 3, 11, 5, 59, tzinfo=UTC))
     assert daily == datetime.datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
     assert weekly == datetime.datetime(2026, 3, 4, 6, 0, tzinfo=UTC)
-    daily, _ = emails.digest_cutoffs(datetime.datetime(2026, 3, 11, 6, 0, tzinfo=UTC))
+    daily, _ = due.digest_cutoffs(datetime.datetime(2026, 3, 11, 6, 0, tzinfo=UTC))
     assert daily == datetime.datetime(2026, 3, 11, 6, 0, tzinfo=UTC)
 
 
@@ -403,12 +403,12 @@ def test_a_send_failure_records_nothing_for_that_subscriber_and_the_next_run_ret
 
 
 def test_the_run_stops_when_the_mail_server_looks_down(chips, failing_for, monkeypatch):
-    monkeypatch.setattr(emails, "MAX_CONSECUTIVE_FAILURES", 3)
+    monkeypatch.setattr(sending, "MAX_CONSECUTIVE_FAILURES", 3)
     for n in range(6):
         make_subscriber(f"r{n}@example.com", chips)
         failing_for.add(f"r{n}@example.com")
     story(chips)
-    summary = emails.send_due_notifications()
+    summary = sending.send_due_notifications()
     assert summary.failed == 3 and summary.stopped_early and not summary.ok
     assert not Delivery.objects.exists()
 
@@ -429,37 +429,37 @@ def test_an_unreachable_mail_server_stops_the_run_at_once(chips, monkeypatch):
 
 
 def test_one_connection_serves_many_messages(chips, monkeypatch):
-    monkeypatch.setattr(emails, "MESSAGES_PER_CONNECTION", 2)
+    monkeypatch.setattr(sending, "MESSAGES_PER_CONNECTION", 2)
     opened = []
-    real_get_connection = emails.get_connection
+    real_get_connection = sending.get_connection
 
     def counting_get_connection(**kwargs):
         opened.append(kwargs)
         return real_get_connection(**kwargs)
 
-    monkeypatch.setattr(emails, "get_connection", counting_get_connection)
+    monkeypatch.setattr(sending, "get_connection", counting_get_connection)
     for n in range(5):
         make_subscriber(f"r{n}@example.com", chips)
     story(chips)
     run()
     assert len(mail.outbox) == 5
     assert len(opened) == 3  # 2 + 2 + 1
-    assert opened[0]["timeout"] == emails.EMAIL_TIMEOUT  # a hung server cannot hang the run
+    assert opened[0]["timeout"] == sending.EMAIL_TIMEOUT  # a hung server cannot hang the run
 
 
 def test_a_subscriber_who_left_during_the_run_is_skipped(chips, monkeypatch):
     reader = make_subscriber("reader@example.com", chips)
     make_subscriber("other@example.com", chips)
     story(chips)
-    real_build = emails.build_message
+    real_build = sending.build_message
 
     def build_then_leave(subscriber, matches, **kwargs):
         if subscriber.pk == reader.pk:
             Subscriber.objects.filter(pk=reader.pk).delete()  # unsubscribed while the run was at work
         return real_build(subscriber, matches, **kwargs)
 
-    monkeypatch.setattr(emails, "build_message", build_then_leave)
-    summary = emails.send_due_notifications()
+    monkeypatch.setattr(sending, "build_message", build_then_leave)
+    summary = sending.send_due_notifications()
     assert summary.skipped == 1 and summary.emails == 1 and summary.ok
     assert [m.to for m in mail.outbox] == [["other@example.com"]]
 
@@ -476,7 +476,7 @@ UNMAILABLE = [
 def test_an_address_no_mail_can_go_to_is_skipped_and_logged_and_the_rest_go_out(chips, caplog):
     # More of them, one after another, than the failures in a row that stop a run.
     unmailable = [make_subscriber(address.format(n=n), chips) for n in range(3) for address in UNMAILABLE]
-    assert len(unmailable) > emails.MAX_CONSECUTIVE_FAILURES
+    assert len(unmailable) > sending.MAX_CONSECUTIVE_FAILURES
     reader = make_subscriber("reader@example.com", chips)
     article = story(chips)
 
@@ -511,15 +511,15 @@ def test_each_run_deletes_follow_requests_whose_links_have_expired(chips, time_m
 
 
 def test_progress_and_summary_output(chips):
-    for n in range(emails.PROGRESS_EVERY + 5):
+    for n in range(sending.PROGRESS_EVERY + 5):
         make_subscriber(f"r{n:03}@example.com", chips)
     story(chips)
     output = run()
     assert (
-        f"  {emails.PROGRESS_EVERY}/{emails.PROGRESS_EVERY + 5} checked, {emails.PROGRESS_EVERY} sent"
+        f"  {sending.PROGRESS_EVERY}/{sending.PROGRESS_EVERY + 5} checked, {sending.PROGRESS_EVERY} sent"
         in output
     )
-    assert f"Sent {emails.PROGRESS_EVERY + 5} email(s)" in output
+    assert f"Sent {sending.PROGRESS_EVERY + 5} email(s)" in output
 
 
 # --- cost -------------------------------------------------------------------------------------------

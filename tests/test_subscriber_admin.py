@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from articles.follows import find_request, new_request
+from articles.following.tokens import find_request, new_request
 from articles.models import Delivery, Follow, FollowRequest, Subscriber
 from tests.factories import ArticleFactory, TagFactory
 

@@ -11,7 +11,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from articles.follows import make_token
+from articles.following.tokens import make_token
 from articles.models import Follow, FollowRequest, Subscriber, Tag, TaggedArticle, TagRedirect
 from articles.tags import MergeError, merge_tags, resolve_tag_slug
 from tests.factories import ArticleFactory, TagFactory

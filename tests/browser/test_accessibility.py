@@ -14,7 +14,8 @@ from axe_playwright_python.sync_playwright import Axe
 from django.core.management import call_command
 from django.utils import timezone
 
-from articles import follows, preview
+from articles import preview
+from articles.following import tokens
 from articles.models import Article, Author, Section, Subscriber, Tag
 from tests.browser.conftest import BROWSER_DB, assert_clean, tab_through
 from tests.factories import ArticleFactory
@@ -42,7 +43,7 @@ def public_pages():
     draft = ArticleFactory(title="Draft: the next foundry", status=Article.Status.DRAFT)
     subscriber = Subscriber.objects.create(email="reader@example.com", confirmed_at=timezone.now())
     subscriber.follows.create(tag=tag)
-    _, confirm_token = follows.new_request(tag, "new@example.com", "daily")
+    _, confirm_token = tokens.new_request(tag, "new@example.com", "daily")
     published = story.published_at
     return {
         "home": "/",
@@ -57,9 +58,9 @@ def public_pages():
         "search": "/search/?q=foxconn",
         "search, nothing found": "/search/?q=zeppelin",
         "search, empty": "/search/",
-        "follow confirm": relative(follows.confirm_url(confirm_token)),
-        "follow manage": relative(follows.follow_url(subscriber, "manage")),
-        "unsubscribe": relative(follows.follow_url(subscriber, "unsubscribe")),
+        "follow confirm": relative(tokens.confirm_url(confirm_token)),
+        "follow manage": relative(tokens.follow_url(subscriber, "manage")),
+        "unsubscribe": relative(tokens.follow_url(subscriber, "unsubscribe")),
         "follow, bad link": "/follow/confirm/not-a-real-token/",
         "not found": "/no-such-page/",
         # A topic an editor opened before its first story (a tag with no published story has no page).

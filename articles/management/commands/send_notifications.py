@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from articles.emails import send_due_notifications
+from articles.following.sending import send_due_notifications
 
 
 class Command(BaseCommand):

@@ -1,22 +1,5 @@
-"""Email alerts and digests for followed tags: who is due what, the messages, and the sending loop.
-
-`manage.py send_notifications` (run from cron, e.g. every 5 minutes) calls `send_due_notifications()`.
-
-What is due
-    Only confirmed subscribers. An article matches a subscriber when it is visible
-    (`Article.objects.published()`, so a scheduled story counts once its time has come), carries a tag
-    they follow, and went live no earlier than both that follow and their confirmation: a new follower
-    never receives old stories. Only articles published in the last LOOKBACK_DAYS are considered, which
-    keeps every query small (and bounds how far a run catches up after an outage).
-
-    * immediate: every run, one email with whatever matching articles they have not received yet
-      (one story: a single-story alert; several: a short list).
-    * daily / weekly: one digest listing every matching article not received yet, once per digest
-      day / every 7th digest day. A digest day starts at DIGEST_HOUR:00 UTC. A daily digest is due
-      when the subscriber's last digest (or, before the first one, their confirmation) is older than
-      the start of the current digest day; a weekly one when it is older than the start of the digest
-      day six days before. A due digest with nothing new sends nothing, but still closes the period
-      (last_digest_at is set): a story published later waits for the next digest, not the next run.
+"""The notification run: `manage.py send_notifications` (run from cron, e.g. every 5 minutes) calls
+`send_due_notifications()`, which sends every alert and digest that is due (articles.following.due).
 
 Delivery guarantees
     A Delivery row per (subscriber, article), under a unique constraint, is the record of what was
@@ -47,247 +30,38 @@ Housekeeping
     nothing can use them any more.
 
 Cost
-    Candidate articles and their tags are read once per run (two queries; the look-back window keeps
-    them few), then subscribers in keyset batches of BATCH_SIZE with their follows and recent
-    deliveries (three queries a batch), then a constant handful of statements per email sent (lock,
-    insert, digest update). One mail connection is reused for MESSAGES_PER_CONNECTION messages, then
-    reopened. Apart from the candidate stories, nothing is held beyond one batch.
+    Candidate articles and their tags are read once per run (two queries), then subscribers in keyset
+    batches of BATCH_SIZE with their follows and recent deliveries (three queries a batch), then a
+    constant handful of statements per email sent (lock, insert, digest update). One mail connection
+    is reused for MESSAGES_PER_CONNECTION messages, then reopened. Apart from the candidate stories,
+    nothing is held beyond one batch.
 """
 
 import contextlib
 import datetime
 import logging
-import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
-from django.template.loader import render_to_string
 from django.utils import timezone
 
-from articles.follows import CONFIRM_MAX_AGE, address_hash, follow_url, is_mailable
-from articles.links import absolute
-from articles.models import Article, Delivery, Follow, FollowRequest, Subscriber, TaggedArticle
+from articles.following.addresses import address_hash, is_mailable
+from articles.following.due import LOOKBACK_DAYS, candidate_stories, due_subscribers, matching_stories
+from articles.following.emails import build_message, subject_for
+from articles.following.tokens import CONFIRM_MAX_AGE
+from articles.models import Delivery, Follow, FollowRequest, Subscriber
 
 logger = logging.getLogger(__name__)
 
-LOOKBACK_DAYS = 8  # a weekly digest's week, plus a day of slack for a late or missed run
-DIGEST_HOUR = 6  # digests go out on the first run after 06:00 UTC
 BATCH_SIZE = 500  # subscribers read per query
 MESSAGES_PER_CONNECTION = 100  # many mail servers cap the messages of one SMTP session
 MAX_CONSECUTIVE_FAILURES = 10
 EMAIL_TIMEOUT = 30  # seconds, when settings.EMAIL_TIMEOUT is not set: a hung server must not hang the run
 PROGRESS_EVERY = 100
-HERO_WIDTH = 600  # the display width of a single-story alert's image (the usual email column)
-THUMB_WIDTH = 120
 
 Frequency = Subscriber.Frequency
-
-
-# ---------------------------------------------------------------------------------------------------
-# What is due
-
-
-def digest_cutoffs(now):
-    """(daily, weekly): a digest is due when the last one (or the confirmation) is older than these."""
-    day_start = now.astimezone(datetime.UTC).replace(hour=DIGEST_HOUR, minute=0, second=0, microsecond=0)
-    if day_start > now:
-        day_start -= datetime.timedelta(days=1)
-    return day_start, day_start - datetime.timedelta(days=6)
-
-
-def _digest_due(cutoff):
-    return Q(last_digest_at__lt=cutoff) | Q(last_digest_at__isnull=True, confirmed_at__lt=cutoff)
-
-
-def live_articles(now):
-    """Visible articles inside the look-back window, as of `now` (fixed for the whole run)."""
-    since = now - datetime.timedelta(days=LOOKBACK_DAYS)
-    return Article.objects.published().filter(published_at__gte=since, published_at__lte=now)
-
-
-def due_subscribers(now):
-    """Confirmed subscribers whose turn it is: every immediate one, and digests that are due.
-
-    Deliberately a plain filter on the subscriber table (read in primary-key batches): whether they
-    have anything new is decided in Python from the batch's follows and deliveries, so no query's
-    cost depends on how many (subscriber, article) pairs are pending or on the planner's statistics.
-    """
-    daily, weekly = digest_cutoffs(now)
-    return Subscriber.objects.filter(confirmed_at__isnull=False, confirmed_at__lte=now).filter(
-        Q(frequency=Frequency.IMMEDIATE)
-        | (Q(frequency=Frequency.DAILY) & _digest_due(daily))
-        | (Q(frequency=Frequency.WEEKLY) & _digest_due(weekly))
-    )
-
-
-# ---------------------------------------------------------------------------------------------------
-# Candidate articles, prepared once per run
-
-
-@dataclass
-class Story:
-    """What an email shows of an article; built once per run and shared by every message."""
-
-    id: int
-    slug: str
-    published_at: datetime.datetime
-    title: str
-    url: str
-    summary: str
-    hero: dict | None
-    thumb: dict | None
-    tags: dict = field(default_factory=dict)  # tag id -> {"name", "url"}
-
-
-def _image(article, entry, display_width):
-    if not entry or not entry.get("jpeg"):
-        return None
-    width = min(display_width, entry["width"])
-    return {
-        "url": absolute(article.hero_image.storage.url(entry["jpeg"])),
-        "alt": article.hero_alt,
-        "width": width,
-        "height": max(1, round(entry["height"] * width / entry["width"])),
-    }
-
-
-def _story(article):
-    sizes = [entry for entry in article.hero_renditions.get("sizes", []) if entry.get("jpeg")]
-    # Sharp on high-density screens: the widest rendition up to twice the display width.
-    fitting = [entry for entry in sizes if entry["width"] <= 2 * HERO_WIDTH]
-    hero = (fitting or sizes or [None])[-1]
-    thumb = sizes[0] if sizes else None
-    return Story(
-        id=article.pk,
-        slug=article.slug,
-        published_at=article.published_at,
-        title=_one_line(article.title),
-        url=absolute(article.get_absolute_url()),
-        summary=article.standfirst or article.excerpt,
-        hero=_image(article, hero, HERO_WIDTH),
-        thumb=_image(article, thumb, THUMB_WIDTH),
-    )
-
-
-def candidate_stories(now):
-    """{tag id: [Story, newest first]} for every live article in the window under a followed tag."""
-    articles = (
-        live_articles(now)
-        .filter(Exists(Follow.objects.filter(tag__tagged_articles__content_object=OuterRef("pk"))))
-        .only(
-            "id",
-            "title",
-            "slug",
-            "standfirst",
-            "excerpt",
-            "published_at",
-            "hero_image",
-            "hero_alt",
-            "hero_renditions",
-        )
-        .order_by("-published_at", "-id")
-    )
-    stories = {article.pk: _story(article) for article in articles}
-    by_tag = {}
-    tagged = TaggedArticle.objects.filter(content_object__in=articles.values("pk")).select_related("tag")
-    for item in tagged.order_by("tag__name"):
-        story = stories.get(item.content_object_id)
-        if story is None:  # published in between the two queries: left for the next run
-            continue
-        story.tags[item.tag_id] = {"name": item.tag.name, "url": absolute(item.tag.get_absolute_url())}
-        by_tag.setdefault(item.tag_id, []).append(story)
-    for tag_stories in by_tag.values():
-        tag_stories.sort(key=lambda story: (story.published_at, story.id), reverse=True)
-    return by_tag
-
-
-def matching_stories(subscriber, follows, by_tag, delivered):
-    """[(Story, [matched tag dicts])], newest first, that this subscriber should receive now.
-
-    follows: [(tag id, followed at)]; delivered: the ids of articles they already received.
-    """
-    matches = {}
-    for tag_id, followed_at in follows:
-        floor = max(followed_at, subscriber.confirmed_at)
-        for story in by_tag.get(tag_id, ()):
-            if story.published_at < floor:
-                break  # newest first: the rest are older still
-            if story.id not in delivered:
-                matches.setdefault(story.id, (story, []))[1].append(story.tags[tag_id])
-    ordered = sorted(matches.values(), key=lambda pair: (pair[0].published_at, pair[0].id), reverse=True)
-    for _, tags in ordered:
-        tags.sort(key=lambda tag: tag["name"].lower())
-    return ordered
-
-
-# ---------------------------------------------------------------------------------------------------
-# Messages
-
-
-def _one_line(text):
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def join_names(names, limit=3):
-    """Names for a subject line: 'A', 'A and B', 'A, B and C', 'A, B, C and 2 more'."""
-    names = list(names)
-    if len(names) > limit:
-        return f"{', '.join(names[:limit])} and {len(names) - limit} more"
-    if len(names) <= 1:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def _stories_count(count):
-    return f"{count} new {'story' if count == 1 else 'stories'}"
-
-
-def subject_for(subscriber, matches):
-    if subscriber.frequency == Frequency.IMMEDIATE:
-        if len(matches) == 1:
-            story, tags = matches[0]
-            return _one_line(f"New on {tags[0]['name']}: {story.title}")
-        names = sorted({tag["name"] for _, tags in matches for tag in tags}, key=str.lower)
-        return _one_line(f"{_stories_count(len(matches))} on {join_names(names)}")
-    kind = "weekly" if subscriber.frequency == Frequency.WEEKLY else "daily"
-    return _one_line(f"Your {kind} {settings.SITE_NAME} digest: {_stories_count(len(matches))}")
-
-
-def build_message(subscriber, matches, connection=None):
-    """The alert or digest for one subscriber: text and HTML parts, one-click unsubscribe headers."""
-    unsubscribe_url = follow_url(subscriber, "unsubscribe")
-    digest = subscriber.frequency != Frequency.IMMEDIATE
-    context = {
-        "site_name": settings.SITE_NAME,
-        "site_url": settings.SITE_URL,
-        "subscriber": subscriber,
-        "items": [{"story": story, "tags": tags} for story, tags in matches],
-        "count": len(matches),
-        "manage_url": follow_url(subscriber, "manage"),
-        "unsubscribe_url": unsubscribe_url,
-    }
-    template = "emails/digest" if digest else "emails/notification"
-    message = EmailMultiAlternatives(
-        subject=subject_for(subscriber, matches),
-        body=render_to_string(f"{template}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[subscriber.email],
-        headers={
-            "List-Unsubscribe": f"<{unsubscribe_url}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",  # RFC 8058
-            "Auto-Submitted": "auto-generated",  # RFC 3834: no vacation auto-replies, please
-        },
-        connection=connection,
-    )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    return message
-
-
-# ---------------------------------------------------------------------------------------------------
-# Sending
 
 
 class MailServerUnavailable(Exception):
