@@ -135,19 +135,56 @@ def stairs_up(graph):
     return up
 
 
-def package_of(module):
-    """The package a module lives in: `articles.following.tokens` is in `articles.following`."""
-    path = project_modules()[module]
-    return module if path.name == "__init__.py" else module.rpartition(".")[0]
+def app_of(module):
+    """The top-level package a module belongs to: `articles` (the news app) or `conclave` (the wiring)."""
+    return module.partition(".")[0]
 
 
-def package_graph(graph):
-    """Imports between packages, a package's own __init__ and modules taken together."""
-    packages = {}
+def app_graph(graph):
+    """Imports between the top-level packages."""
+    apps = {}
     for importer, targets in graph.items():
-        edges = packages.setdefault(package_of(importer), set())
-        edges.update(package_of(t) for t in targets if package_of(t) != package_of(importer))
-    return packages
+        edges = apps.setdefault(app_of(importer), set())
+        edges.update(app_of(t) for t in targets if app_of(t) != app_of(importer))
+    return apps
+
+
+def is_urlconf(module):
+    """Whether a module routes URLs: a urls.py, or a module of views with urlpatterns of its own that a
+    urls.py includes by its dotted name."""
+    if module.rpartition(".")[2] == "urls":
+        return True
+    tree = ast.parse(project_modules()[module].read_text())
+    return any(
+        isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "urlpatterns" for t in node.targets)
+        for node in tree.body
+    )
+
+
+def is_template_library(module):
+    return ".templatetags." in module
+
+
+def page_modules(graph):
+    """Modules whose views a URLconf routes to: the top floor, where requests come in."""
+    routers = {module for module in graph if module.rpartition(".")[2] == "urls"}
+    pages = {target for router in routers for target in graph[router]}
+    return pages | {module for module in graph if is_urlconf(module) and module not in routers}
+
+
+def stairs_into_upper_layers(graph, pages=None):
+    """Imports that reach up into a layer meant for others: a template library imported by anything but
+    another template library (templates load them), or a page module (``pages``, by default those the
+    URLconfs route to) imported by anything but a URLconf or another page module."""
+    pages = page_modules(graph) if pages is None else pages
+    up = []
+    for importer, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            into_templates = is_template_library(target) and not is_template_library(importer)
+            into_pages = target in pages and not (importer.rpartition(".")[2] == "urls" or importer in pages)
+            if into_templates or into_pages:
+                up.append((importer, target))
+    return up
 
 
 def longest(count=5):
@@ -174,18 +211,19 @@ def main():
         print("  loop:", " ⇄ ".join(group))
     for importer, imported in up:
         print(f"  {importer} → {imported}")
-    packages = package_graph(graph)
-    print(f"\npackages: {len(loops(packages))} loops")
-    for group in loops(packages):
-        print("  loop:", " ⇄ ".join(group))
-        for importer, imported in stairs_up(packages):
+    apps = app_graph(graph)
+    print(f"\napps: {len(loops(apps))} loops")
+    for group in loops(apps):
+        for importer, imported in stairs_up(apps):
             if importer in group:
                 users = sorted(
-                    m
-                    for m in graph
-                    if package_of(m) == importer and any(package_of(t) == imported for t in graph[m])
+                    m for m in graph if app_of(m) == importer and any(app_of(t) == imported for t in graph[m])
                 )
-                print(f"    {importer} → {imported}  (from {', '.join(users)})")
+                print(f"  {importer} → {imported}  (from {', '.join(users)})")
+    layered = stairs_into_upper_layers(graph)
+    print(f"\n{len(layered)} stairs into the page or template layer from below")
+    for importer, imported in layered:
+        print(f"  {importer} → {imported}")
     modules, classes = longest()
     print("\nlongest modules:", ", ".join(f"{name} {lines}" for lines, name in modules))
     print("longest classes:", ", ".join(f"{name} {lines}" for lines, name in classes))
