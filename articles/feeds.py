@@ -27,7 +27,7 @@ from django.utils.html import escape
 
 from articles.links import absolute
 from articles.models import Article, Author, Section, Tag
-from articles.tags import moved_permanently, resolve_tag_slug
+from articles.tag_governance import moved_permanently, resolve_tag_slug
 
 FEED_LENGTH = 20
 

@@ -43,7 +43,7 @@ class ImportFailure(Exception):
 
 
 @dataclass
-class Story:
+class StoryFile:
     """A parsed file: front matter values, the Markdown body, and where each key was written."""
 
     meta: dict
@@ -84,7 +84,7 @@ def parse_story(text, folder=Path(".")):
     if unknown:
         raise ImportFailure(key_lines.get(unknown[0], 2), f"unknown front matter key {unknown[0]!r}")
     body = "\n".join(lines[closing + 1 :]).strip("\n")
-    story = Story(meta=meta, body=body, body_line=closing + 2, key_lines=key_lines, folder=folder)
+    story = StoryFile(meta=meta, body=body, body_line=closing + 2, key_lines=key_lines, folder=folder)
     for key in ("title",):
         if not str(meta.get(key) or "").strip():
             raise ImportFailure(story.line_of(key), f"{key!r} is required")

@@ -16,7 +16,7 @@ from django.views.generic import DetailView, ListView, MonthArchiveView
 
 from articles import preview
 from articles.models import Article, Author, Section, Tag, TaggedArticle
-from articles.tags import moved_permanently, resolve_tag_slug
+from articles.tag_governance import moved_permanently, resolve_tag_slug
 from conclave import pagecache
 
 RELATED_LIMIT = 4

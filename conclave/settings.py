@@ -286,7 +286,7 @@ AXES_COOLOFF_TIME = datetime.timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "conclave.middleware.client_ip"
-AXES_LOCKOUT_CALLABLE = "articles.admin.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "conclave.lockout.login_locked_out"
 AXES_VERBOSE = False
 
 # One JSON object per line in production (with the request id, and status and duration for requests),

@@ -688,9 +688,7 @@ def test_hostile_but_valid_addresses_all_the_way(searchable, no_page_cache, visi
         ]:
             response = visitor.get(path, data) if method == "GET" else visitor.post(path, data)
             audit.response(response, f"{method} confirm page [{where}]", value)
-        manage = path_of(
-            tokens.follow_url(Subscriber.objects.get(email=normalise_email(address)), "manage")
-        )
+        manage = path_of(tokens.follow_url(Subscriber.objects.get(email=normalise_email(address)), "manage"))
         for method, path, data in [
             ("GET", manage, {"add": value}),
             ("POST", manage, {"frequency": value, "add": value}),

@@ -29,7 +29,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from articles.admin import ArticleAdmin
+from articles.admin.articles import ArticleAdmin
 from articles.models import Article
 from conclave.settings import s3_media_storage
 from tests.factories import jpeg_upload

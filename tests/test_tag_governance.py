@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from articles.following.tokens import make_token
 from articles.models import Follow, FollowRequest, Subscriber, Tag, TaggedArticle, TagRedirect
-from articles.tags import MergeError, merge_tags, resolve_tag_slug
+from articles.tag_governance import MergeError, merge_tags, resolve_tag_slug
 from tests.factories import ArticleFactory, TagFactory
 
 CHANGELIST = reverse("admin:articles_tag_changelist")

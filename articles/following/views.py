@@ -21,7 +21,7 @@ from articles.following.forms import ConfirmForm, FollowForm, ManageForm
 from articles.following.subscriptions import confirm, leave, request_follow
 from articles.following.tokens import CONFIRM_DAYS, find_request, follow_url, is_genuine, read_token
 from articles.models import Follow, Subscriber, Tag
-from articles.tags import moved_permanently, resolve_tag_slug
+from articles.tag_governance import moved_permanently, resolve_tag_slug
 from conclave.middleware import client_ip
 
 logger = logging.getLogger(__name__)

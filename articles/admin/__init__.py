@@ -1,0 +1,11 @@
+"""The newsroom's admin. Django imports this package at start-up (admin autodiscovery), which registers
+every model admin of its modules."""
+
+from django.contrib import admin
+from taggit.models import Tag as TaggitTag
+
+from articles.admin import articles, newsroom, subscribers  # noqa: F401 -- each registers its admins
+
+# We use our own Tag model; taggit's stock one would only confuse editors.
+if admin.site.is_registered(TaggitTag):
+    admin.site.unregister(TaggitTag)
