@@ -1,8 +1,7 @@
 """Articles in the admin: writing, filing, publishing (editors only), previews and corrections."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import path
@@ -11,14 +10,11 @@ from django.utils.html import format_html
 
 from articles import audit, preview, rendering
 from articles.admin.history import RevisionHistoryMixin
+from articles.admin.publishing import PublishingActionsMixin, can_publish
 from articles.admin.widgets import CheckedAutocompleteMixin
 from articles.forms import ArticleAdminForm
 from articles.links import absolute
 from articles.models import Article, Correction, Revision
-
-
-def can_publish(user):
-    return user.has_perm("articles.publish_article")
 
 
 class CorrectionInline(admin.StackedInline):
@@ -30,7 +26,7 @@ class CorrectionInline(admin.StackedInline):
 
 
 @admin.register(Article)
-class ArticleAdmin(RevisionHistoryMixin, CheckedAutocompleteMixin, admin.ModelAdmin):
+class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocompleteMixin, admin.ModelAdmin):
     form = ArticleAdminForm
     change_form_template = "admin/articles/article/change_form.html"
     list_display = [
@@ -114,9 +110,6 @@ class ArticleAdmin(RevisionHistoryMixin, CheckedAutocompleteMixin, admin.ModelAd
             return True
         # A writer edits their own drafts; anything live or scheduled belongs to the editors.
         return obj.status == Article.Status.DRAFT and obj.created_by_id == request.user.pk
-
-    def has_publish_permission(self, request):
-        return can_publish(request.user)
 
     def save_model(self, request, obj, form, change):
         if not can_publish(request.user) and obj.status != Article.Status.DRAFT:
@@ -208,39 +201,6 @@ class ArticleAdmin(RevisionHistoryMixin, CheckedAutocompleteMixin, admin.ModelAd
     @admin.display(description="Tags")
     def tag_list(self, article):
         return ", ".join(tag.name for tag in article.tags.all())
-
-    @admin.action(description="Publish selected articles", permissions=["publish"])
-    def publish(self, request, queryset):
-        published, refused = 0, []
-        for article in queryset.exclude(status=Article.Status.PUBLISHED).prefetch_related("tags", "authors"):
-            problems = article.publishing_problems()
-            if problems:
-                refused.append(format_html("“{}”: {}", article.title, " ".join(problems)))
-                continue
-            self._save_status(request, article, Article.Status.PUBLISHED)
-            published += 1
-        self.message_user(request, f"{published} article(s) published.", messages.SUCCESS)
-        for refusal in refused:
-            self.message_user(request, format_html("Not published, {}", refusal), messages.ERROR)
-
-    @admin.action(description="Unpublish selected articles (back to draft)", permissions=["publish"])
-    def unpublish(self, request, queryset):
-        changed = 0
-        for article in queryset.exclude(status=Article.Status.DRAFT):
-            self._save_status(request, article, Article.Status.DRAFT)
-            changed += 1
-        self.message_user(request, f"{changed} article(s) moved back to draft.", messages.SUCCESS)
-
-    def _save_status(self, request, article, status):
-        status_before = article.status
-        article.status = status
-        article.updated_by = request.user
-        # save(), not update(): it stamps published_at and keeps derived fields right.
-        with transaction.atomic():
-            article.save()
-            Revision.record(article, request.user)
-            audit.record(audit.status_action(status_before, article), article, request.user)
-        self.log_change(request, article, f"Status set to {article.get_status_display()}.")
 
     def markdown_preview_view(self, request):
         """The body as readers will see it, rendered by the same pipeline as on save."""
