@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from articles.models import Article
-from tests.test_settings import manage
+from tests.support.production import check_deploy, manage
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGIN_URL = reverse("admin:login")
@@ -198,19 +198,10 @@ def test_a_forged_forwarded_scheme_is_ignored_without_a_proxy(client, newsroom, 
 
 
 def test_check_deploy_is_clean_behind_the_proxy_too():
-    result = manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY="k" * 20 + "a-long-random-production-secret-0123456789",
+    result = check_deploy(
         DJANGO_ALLOWED_HOSTS="news.example.com",
         DJANGO_BEHIND_TLS_PROXY="true",
         DJANGO_ADMIN_URL="newsroom-desk/",
-        # The settings are under test, not the Redis server of the run (whose eviction policy has a
-        # check of its own, in tests/test_pagecache.py): on CI's Redis that check rightly warns.
-        CACHE_URL="locmemcache://",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
