@@ -9,6 +9,9 @@ from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFa
 
 SEED_SLUG = "openai-foxconn-collaboration-ai-supply-chain-us-data-center-components"
 
+# The fixtures the hostile-input tests of every surface share (tests/test_hostile_*.py); none is autouse.
+pytest_plugins = ["tests.support.hostile_requests"]
+
 
 @pytest.fixture(autouse=True)
 def empty_cache():

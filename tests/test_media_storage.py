@@ -33,6 +33,7 @@ from articles.admin.articles import ArticleAdmin
 from articles.models import Article
 from conclave.settings import s3_media_storage
 from tests.factories import jpeg_upload
+from tests.support.production import PRODUCTION_ENV
 from tests.test_admin import ADD_URL, article_form
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -352,9 +353,8 @@ def settings_from_env(**env):
     """conclave.settings, imported in a fresh interpreter with only the given deployment variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AWS_", "S3_TEST_"))}
     clean.update(
+        PRODUCTION_ENV,
         DJANGO_SETTINGS_MODULE="conclave.settings",
-        DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY="k" * 20 + "a-long-random-production-secret-0123456789",
         # Empty values mask anything a local .env may hold.
         AWS_STORAGE_BUCKET_NAME="",
         AWS_S3_ENDPOINT_URL="",

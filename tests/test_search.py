@@ -193,7 +193,7 @@ HOSTILE_QUERIES = [
     "the",
     "!!!",
     "\x01quasar\x02",
-    # A run of operators overflowed PostgreSQL's tsquery stack (found by tests/test_hostile_input.py).
+    # A run of operators overflowed PostgreSQL's tsquery stack (found by tests/test_hostile_public_inputs.py).
     "foo <!--- " + "x" * 60 + " ->\n\nfoo <!" + "-" * 67 + ">",
     "foo " + "-" * 199,
 ]
