@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from articles import images, rendering
-from articles.management.commands.load_demo import draw_hero
+from articles.management.hero_drawing import draw_hero
 from articles.models import Article, Author, Section, Tag, TaggedArticle
 from articles.rendering import truncate_on_word
 from conclave import pagecache
