@@ -10,7 +10,6 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from articles import rendering
-from articles.management.commands.seed_bulk import _excerpt
 from articles.models import Article, Author, Section, Tag, TaggedArticle
 
 ARTICLES = 60
@@ -107,7 +106,7 @@ def test_excerpt_without_parsing_matches_plain_excerpt(first):
     """seed_bulk cuts excerpts from stored paragraph texts; at every length near the limit as render does."""
     paragraphs = [("word " * 60)[: first - 1] + ".", "Second paragraph here.", "Third."]
     html = "".join(f"<p>{para}</p>" for para in paragraphs)
-    assert _excerpt(paragraphs) == rendering.plain_excerpt(html)
+    assert rendering.excerpt_of_paragraphs(paragraphs) == rendering.plain_excerpt(html)
 
 
 @pytest.mark.django_db(transaction=True)
