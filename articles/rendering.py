@@ -302,29 +302,64 @@ def render_body(text: str, *, time_limit: float = RENDER_TIME_LIMIT) -> str:
         raise RenderError(FAILED.format(detail=f"{type(exc).__name__}: {exc}"[:300])) from None
 
 
+def count_words(text: str) -> int:
+    """Words as reading time counts them: "isn't", "U.S." and "well-known" are one word each."""
+    return len(_WORD_RE.findall(text))
+
+
+def minutes_to_read(words: int) -> int:
+    """Whole minutes for ``words`` words at WORDS_PER_MINUTE (rounded, at least 1)."""
+    return max(1, round(words / WORDS_PER_MINUTE))
+
+
 def reading_time_minutes(text: str) -> int:
     """Whole minutes at WORDS_PER_MINUTE (rounded, at least 1)."""
-    return max(1, round(len(_WORD_RE.findall(text)) / WORDS_PER_MINUTE))
+    return minutes_to_read(count_words(text))
 
 
 def plain_excerpt(html_text: str, max_chars: int = 200) -> str:
     """Plain text of the first paragraph(s), whitespace collapsed, cut on a word boundary with "…"."""
+    root = _excerpt_tree(html_text)
+    # Without paragraph text (a body that is only a list, say), the whole text is the excerpt.
+    return excerpt_of_paragraphs(_paragraph_texts(root), max_chars) or truncate_on_word(
+        _SPACE_RUN_RE.sub(" ", "".join(root.itertext())).strip(), max_chars
+    )
+
+
+def paragraph_texts(html_text: str) -> list[str]:
+    """The text of each paragraph of ``html_text`` as plain_excerpt reads it: footnotes left out.
+
+    With excerpt_of_paragraphs, for a caller that fills the same paragraphs with different words many
+    times (seed_bulk) and must get what plain_excerpt would, without parsing HTML each time.
+    """
+    return list(_paragraph_texts(_excerpt_tree(html_text)))
+
+
+def excerpt_of_paragraphs(paragraphs, max_chars: int = 200) -> str:
+    """plain_excerpt's cut over paragraph texts (any iterable; read only as far as the excerpt needs)."""
+    text = ""
+    for para in paragraphs:
+        text = _SPACE_RUN_RE.sub(" ", f"{text} {para}").strip()
+        if len(text) >= max_chars:
+            break
+    return truncate_on_word(text, max_chars)
+
+
+def _excerpt_tree(html_text):
     root = html5lib.parseFragment(html_text, namespaceHTMLElements=False)
     for sup in root.iter("sup"):  # footnote markers would glue digits onto words
         if sup.get("id", "").startswith("fnref"):
             tail = sup.tail
             sup.clear()
             sup.tail = tail
+    return root
+
+
+def _paragraph_texts(root):
     notes = {
         id(p) for div in root.iter("div") if "footnote" in div.get("class", "").split() for p in div.iter("p")
     }
-    text = ""
-    for para in root.iter("p"):
-        if id(para) not in notes:
-            text = _SPACE_RUN_RE.sub(" ", f"{text} {''.join(para.itertext())}").strip()
-            if len(text) >= max_chars:
-                break
-    return truncate_on_word(text or _SPACE_RUN_RE.sub(" ", "".join(root.itertext())).strip(), max_chars)
+    return ("".join(para.itertext()) for para in root.iter("p") if id(para) not in notes)
 
 
 def truncate_on_word(text: str, max_chars: int) -> str:
