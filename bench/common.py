@@ -144,6 +144,13 @@ def load_average():
     return ", ".join(f"{n:.2f}" for n in os.getloadavg())
 
 
+def git_commit():
+    short = run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT).stdout.strip() or "unknown"
+    # --no-optional-locks: a read that never rewrites the index under someone else's feet.
+    dirty = run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT)
+    return short + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
 def redis_version(url):
     import redis
 
@@ -370,6 +377,33 @@ class Server:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.log.close()
+
+
+class Gunicorn(Server):
+    """One gunicorn master (and its workers) with the production config file, as `make serve` runs it."""
+
+    label = "gunicorn"
+
+    def __init__(self, port, env, log_path, label=None):
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        command = [gunicorn, "--config", "conclave/gunicorn.conf.py", "conclave.wsgi"]
+        super().__init__(command, {**env, "GUNICORN_BIND": f"{HOST}:{port}"}, port, log_path)
+        self.label = label or self.label
+
+
+def bench_settings_env(media_root, static_root, **variables):
+    """The environment of a script that runs gunicorn itself on bench.settings: what `make serve` runs
+    with (DEBUG off, plain HTTP, 127.0.0.1), a throwaway secret key, folders of its own, ``variables``."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": throwaway_secret_key(),
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_ALLOWED_HOSTS": HOST,
+        "MEDIA_ROOT": str(media_root),
+        "BENCH_STATIC_ROOT": str(static_root),
+        **variables,
+    }
 
 
 def site_env(port, **variables):
