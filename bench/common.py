@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import http.client
 import json
+import multiprocessing
 import os
 import platform
 import re
@@ -21,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -581,3 +583,60 @@ def wrk_summary(out):
         "non_2xx_or_3xx": int(non_2xx_3xx.group(1)) if non_2xx_3xx else 0,
         "bytes_per_second": float(transfer.group(1)) * _BYTES[transfer.group(2)] if transfer else 0.0,
     }
+
+
+# --- mail -------------------------------------------------------------------------------------------------
+
+
+class CountingSink:
+    """Accepts every message and keeps only a count (in shared memory, read by the parent)."""
+
+    def __init__(self, counter):
+        self.counter = counter
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.counter.get_lock():
+            self.counter.value += 1
+        return "250 OK"
+
+
+def run_sink(controller_class, port, counter, ready, stop):
+    import logging
+
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
+    controller = controller_class(CountingSink(counter), hostname=HOST, port=port)
+    controller.start()
+    ready.set()
+    stop.wait()
+    controller.stop()
+
+
+class Sink:
+    """A counting SMTP server on 127.0.0.1, in a child process (default) or in a thread of this one."""
+
+    def __init__(self, in_thread=False):
+        # Imported here, before the fork: the sink starts at once, and this process holds the same
+        # modules whichever way the sink runs.
+        from aiosmtpd.controller import Controller
+
+        context = multiprocessing.get_context("fork")
+        self.port = free_port()
+        self.counter = context.Value("l", 0)
+        self.ready, self.stop = (
+            (threading.Event(), threading.Event()) if in_thread else (context.Event(), context.Event())
+        )
+        kind = threading.Thread if in_thread else context.Process
+        self.worker = kind(
+            target=run_sink, args=(Controller, self.port, self.counter, self.ready, self.stop), daemon=True
+        )
+        self.worker.start()
+        if not self.ready.wait(10):
+            raise RuntimeError("the SMTP sink did not start")
+
+    @property
+    def count(self):
+        return self.counter.value
+
+    def close(self):
+        self.stop.set()
+        self.worker.join(10)
