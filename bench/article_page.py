@@ -7,7 +7,6 @@ Django's test client (the full middleware, view and template stack; no network, 
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -15,20 +14,18 @@ from io import StringIO
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+from bench.common import SEED_SLUG, setup_django  # noqa: E402
+
 # The view's own cost: every request reaches it (the site-wide fragments stay cached, as on a live site).
-os.environ.setdefault("PAGE_CACHE_SECONDS", "0")
-
-import django  # noqa: E402
-
-django.setup()
+setup_django(defaults={"DJANGO_SETTINGS_MODULE": "tests.settings", "PAGE_CACHE_SECONDS": "0"})
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
-SEED_URL = "/news/openai-foxconn-collaboration-ai-supply-chain-us-data-center-components/"
+SEED_URL = f"/news/{SEED_SLUG}/"
 
 
 def main():

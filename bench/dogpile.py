@@ -33,11 +33,7 @@ import argparse
 import contextlib
 import datetime
 import http.client
-import json
-import os
-import platform
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -46,26 +42,26 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load_pages import (  # noqa: E402
+from bench.common import (  # noqa: E402
     HOST,
-    MEDIA_ROOT,
     PG_URL,
-    REDIS_URL,
     RESULTS,
     SEED_SLUG,
-    WORK,
     Report,
     Serve,
-    default_workers,
+    exit_on_sigterm,
     free_port,
-    pg_admin,
-    prepare_database,
+    machine,
+    pg_version,
+    redis_version,
+    require_make,
     site_env,
+    take_site_env,
+    write_json,
 )
+from bench.load_pages import MEDIA_ROOT, REDIS_URL, WORK, add_database_arguments, prepare_database  # noqa: E402
 
 PORTS = range(8930, 8940)  # load_pages.py takes 8910-8919, observatory.py 8920-8929
 HEAD_PATHS = ["/", f"/news/{SEED_SLUG}/", "/news/no-such-story/", "/admin/login/", "/healthz", "/tags/"]
@@ -137,19 +133,15 @@ def main():
     parser.add_argument(
         "--gunicorn-threads", type=int, default=16, help="GUNICORN_THREADS of the server (default 16)."
     )
-    parser.add_argument(
-        "--database", default="conclave_load", help="PostgreSQL database (default conclave_load)."
-    )
-    parser.add_argument("--articles", type=int, default=1000, help="Articles seed_bulk makes (default 1000).")
+    add_database_arguments(parser)
     parser.add_argument("--output", type=Path, help="The JSON file (default: bench/results/dogpile.json).")
     args = parser.parse_args()
     if args.rounds < 1 or args.readers < 1 or args.gunicorn_threads < 1:
         parser.error("--rounds, --readers and --gunicorn-threads must be at least 1")
-    if not shutil.which("make"):
-        sys.exit("make is not installed: this script starts the site with `make serve`.")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    require_make()
+    exit_on_sigterm()
 
-    report = Report()
+    report = Report(indent="  ")
     started = datetime.datetime.now()
     port = free_port(PORTS)
     env = site_env(
@@ -159,23 +151,13 @@ def main():
         MEDIA_ROOT=str(MEDIA_ROOT),
         GUNICORN_THREADS=str(args.gunicorn_threads),
     )
-    # This process publishes with the server's own settings (the same database and Redis).
-    for name in ("PAGE_CACHE_SECONDS", "WEB_CONCURRENCY", "AWS_STORAGE_BUCKET_NAME"):
-        os.environ.pop(name, None)
-    os.environ.update({k: v for k, v in env.items() if k != "PORT"})
-    os.environ["DJANGO_SETTINGS_MODULE"] = "conclave.settings"
+    take_site_env(env)  # this process publishes with the server's own settings (the same database and Redis)
 
     import redis
 
-    with pg_admin() as admin:
-        pg_version = admin.execute("SHOW server_version").fetchone()[0]
     cache = redis.Redis.from_url(REDIS_URL)
     report(f"Conclave renders per publish, {started:%Y-%m-%d %H:%M}")
-    report(
-        f"CPUs: {os.cpu_count()} (usable: {len(os.sched_getaffinity(0))}); "
-        f"Python {platform.python_version()}, PostgreSQL {pg_version}, "
-        f"Redis {cache.info('server')['redis_version']}"
-    )
+    report(machine(f"PostgreSQL {pg_version()}", f"Redis {redis_version(REDIS_URL)}"))
     prepare_database(args.database, args.articles, False, report)
 
     WORK.mkdir(parents=True, exist_ok=True)
@@ -185,7 +167,7 @@ def main():
     rounds, heads = [], []
     try:
         serve.start()
-        serve.wait_ready(default_workers(env))
+        serve.wait_ready()
         report(
             f"make serve on {HOST}:{port}: {len(serve.workers())} workers x {args.gunicorn_threads} threads, "
             f"page cache on, Redis {REDIS_URL}; {args.readers} readers after each of {args.rounds} publishes"
@@ -245,7 +227,6 @@ def main():
     )
 
     out = args.output or RESULTS / "dogpile.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "started": started.isoformat(timespec="seconds"),
         "database": args.database,
@@ -257,8 +238,7 @@ def main():
         "head_body_warnings": whole_log_warnings,
         "report": report.lines,
     }
-    out.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"\nWritten to {out}")
+    print(f"\nWritten to {write_json(out, data)}")
 
 
 if __name__ == "__main__":

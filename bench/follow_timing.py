@@ -29,161 +29,67 @@ rate-limit counters that expire within the hour (every run uses addresses of its
 """
 
 import argparse
-import contextlib
 import http.client
 import io
-import multiprocessing
 import os
 import random
 import re
 import secrets
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-HOST = "127.0.0.1"
-PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+from bench.common import (  # noqa: E402
+    HOST,
+    PG_URL,
+    Gunicorn,
+    Sink,
+    bench_settings_env,
+    free_port,
+    git_commit,
+    recreate_database,
+    redis_url,
+    setup_django,
+)
+
 DATABASE = "conclave_bench_follows"
-REDIS_URL = "redis://127.0.0.1:6379/4"
+REDIS_URL = redis_url(4)
 WORKERS = 2
 PAUSE = 0.1  # seconds between two requests: the work a POST leaves for after its answer is done by then
 STATES = ("new", "pending", "subscribed", "over its limit")
 ADDRESS_LIMIT = 3  # articles.following.limits.ADDRESS_LIMIT: mails per address and hour
 WORK = Path(tempfile.mkdtemp(prefix="conclave-bench-follows-"))
 
-BASE_ENV = {
-    "DJANGO_SETTINGS_MODULE": "bench.settings",
-    "DJANGO_DEBUG": "false",
-    "DJANGO_SECRET_KEY": f"bench-throwaway-{secrets.token_urlsafe(32)}",
-    "DJANGO_SECURE_SSL_REDIRECT": "false",
-    "DJANGO_ALLOWED_HOSTS": HOST,
-    "DJANGO_BEHIND_TLS_PROXY": "true",
-    "MEDIA_ROOT": str(WORK / "media"),
-    "BENCH_STATIC_ROOT": str(WORK / "static"),
-    "DATABASE_URL": f"{PG_URL}/{DATABASE}",
-    "CACHE_URL": REDIS_URL,
-}
-os.environ.update(BASE_ENV)
+setup_django(
+    bench_settings_env(
+        WORK / "media",
+        WORK / "static",
+        DJANGO_BEHIND_TLS_PROXY="true",
+        DATABASE_URL=f"{PG_URL}/{DATABASE}",
+        CACHE_URL=REDIS_URL,
+    )
+)
 
-import django  # noqa: E402
-
-django.setup()
-
-import psycopg  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connections  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from articles.models import Subscriber, Tag  # noqa: E402
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-# --- the mail server ----------------------------------------------------------------------------------
-
-
-class CountingSink:
-    def __init__(self, counter):
-        self.counter = counter
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.counter.get_lock():
-            self.counter.value += 1
-        return "250 OK"
-
-
-def run_sink(port, counter, ready, stop):
-    import logging
-
-    from aiosmtpd.controller import Controller
-
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
-    controller = Controller(CountingSink(counter), hostname=HOST, port=port)
-    controller.start()
-    ready.set()
-    stop.wait()
-    controller.stop()
-
-
-# --- the site -----------------------------------------------------------------------------------------
-
-
 def prepare_database():
     """A fresh database with a few stories (seed_bulk); the tag on most of them is the one followed."""
-    connections.close_all()
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DATABASE}"')
+    recreate_database(DATABASE)
     call_command("migrate", "--no-input", verbosity=0)
     call_command("seed_bulk", "--articles", "60", "--tags", "10", stdout=io.StringIO())
     call_command("collectstatic", "--no-input", verbosity=0)
     return Tag.objects.annotate(n=Count("tagged_articles")).order_by("-n", "pk").first()
-
-
-class Server:
-    """gunicorn with the production config file, as `make serve` runs it."""
-
-    def __init__(self, port, smtp_port):
-        self.port = port
-        self.log_path = WORK / "gunicorn.log"
-        self.env = {
-            **os.environ,
-            "GUNICORN_BIND": f"{HOST}:{port}",
-            "WEB_CONCURRENCY": str(WORKERS),
-            "EMAIL_URL": f"smtp://{HOST}:{smtp_port}",
-        }
-
-    def start(self):
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 -- closed in stop()
-        self.process = subprocess.Popen(  # noqa: S603
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "--config",
-                "conclave/gunicorn.conf.py",
-                "conclave.wsgi",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited; see {self.log_path}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                connection = http.client.HTTPConnection(HOST, self.port, timeout=5)
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    return
-            time.sleep(0.25)
-        raise RuntimeError(f"gunicorn not ready after 60 s; see {self.log_path}")
-
-    def stop(self):
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)  # graceful: the master stops its workers
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
 
 
 class Visitor:
@@ -241,27 +147,24 @@ def main():
     parser.add_argument("--samples", type=int, default=100, help="POSTs per kind of address (at least 30).")
     args = parser.parse_args()
 
-    counter, ready, stop = multiprocessing.Value("i", 0), multiprocessing.Event(), multiprocessing.Event()
-    smtp_port = free_port()
-    sink = multiprocessing.Process(target=run_sink, args=(smtp_port, counter, ready, stop), daemon=True)
-    sink.start()
+    sink = Sink()
     server = None
     try:
-        ready.wait(10)
         tag = prepare_database()
-        server = Server(free_port(), smtp_port)
+        env = {**os.environ, "WEB_CONCURRENCY": str(WORKERS), "EMAIL_URL": f"smtp://{HOST}:{sink.port}"}
+        server = Gunicorn(free_port(), env, WORK / "gunicorn.log")
         server.start()
-        results = measure(server.port, f"/tags/{tag.slug}/follow/", args.samples, counter)
+        server.wait_ready(timeout=60)
+        results = measure(server.port, f"/tags/{tag.slug}/follow/", args.samples, sink)
     finally:
         if server is not None:
             server.stop()
-        stop.set()
-        sink.join(10)
+        sink.close()
         shutil.rmtree(WORK, ignore_errors=True)
     report(args.samples, *results)
 
 
-def measure(port, path, samples, mail_counter):
+def measure(port, path, samples, sink):
     """(answer times, next-request times, distinct answer bodies, mails sent) of the timed rounds."""
     visitor = Visitor(port, path)
     run = secrets.token_hex(4)  # addresses of this run's own: the limits' counters of earlier runs stay apart
@@ -280,7 +183,7 @@ def measure(port, path, samples, mail_counter):
     time.sleep(1)
 
     answers, next_requests, bodies = {state: [] for state in STATES}, {state: [] for state in STATES}, set()
-    mails_before = mail_counter.value
+    mails_before = sink.count
     for n in range(samples):
         for state in random.sample(STATES, len(STATES)):
             connection = visitor.connect()
@@ -292,20 +195,14 @@ def measure(port, path, samples, mail_counter):
             connection.close()
             time.sleep(PAUSE)
     time.sleep(1)
-    return answers, next_requests, bodies, mail_counter.value - mails_before
+    return answers, next_requests, bodies, sink.count - mails_before
 
 
 def report(samples, answers, next_requests, bodies, mails):
-    commit = subprocess.run(  # noqa: S603
-        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
     print(
         f"\nFollow POST timing, {samples} samples per kind, interleaved; gunicorn "
         f"(conclave/gunicorn.conf.py, WEB_CONCURRENCY={WORKERS}), PostgreSQL, Redis, SMTP to a local sink; "
-        f"{os.cpu_count()} CPUs; commit {commit or '?'}\n"
+        f"{os.cpu_count()} CPUs; commit {git_commit()}\n"
     )
     header = ["address", "answer p50", "p10", "p90", "next GET p50", "p10", "p90"]
     print(f"{header[0]:<16}" + "".join(f"{cell:>13}" for cell in header[1:]) + "  (ms)")

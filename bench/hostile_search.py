@@ -9,7 +9,7 @@ stories including long ones, worst single request ≤ 2 s, no 500". What the scr
   (the body limit is 200,000), paragraphs of words drawn from the small VOCABULARY below, newest of
   all so that they lead the results; VACUUM ANALYZE. Reused by later runs while its marker comment says
   so (--reseed rebuilds it); its pictures live in /tmp/conclave-bench-search/media;
-* the site started with ``make serve`` as in production (bench/load_pages.py's harness: gunicorn with
+* the site started with ``make serve`` as in production (bench/common.py's harness: gunicorn with
   conclave/gunicorn.conf.py, conclave.wsgi, DEBUG off, so web requests get the statement timeout:
   DATABASE_STATEMENT_TIMEOUT unset, 3 s), on a free port in 8920-8929, with the page cache off
   (PAGE_CACHE_SECONDS=0) and a local-memory cache, so every request runs its search;
@@ -28,12 +28,7 @@ import argparse
 import datetime
 import http.client
 import math
-import os
-import platform
 import random
-import re
-import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -42,20 +37,20 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load_pages import (  # noqa: E402
+from bench.common import (  # noqa: E402
     HOST,
     PG_URL,
     Report,
     Serve,
-    database_comment,
-    default_workers,
+    exit_on_sigterm,
     free_port,
-    pg_admin,
+    machine,
+    pg_version,
+    seed_once,
     site_env,
+    take_site_env,
 )
 
 PORTS = range(8920, 8930)
@@ -145,36 +140,24 @@ def add_long_stories(count):
 
 def prepare_database(name, articles, long, reseed, report):
     """Create and seed the database, or reuse it when an earlier run finished seeding it."""
-    marker = f"bench/hostile_search.py: seed_bulk --articles {articles}, {long} long stories, VACUUM ANALYZE"
-    reuse = not reseed and database_comment(name) == marker and MEDIA_ROOT.is_dir()
-    if not reuse:
-        if not re.fullmatch(r"\w+", name):
-            sys.exit(f"--database {name!r}: letters, digits and _ only.")
-        shutil.rmtree(MEDIA_ROOT, ignore_errors=True)
-        with pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{name}"')
-    MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
 
-    import django
+    def seed():
+        from django.core.management import call_command
 
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection, connections
-
-    started = time.perf_counter()
-    call_command("migrate", "--no-input", verbosity=0)
-    if not reuse:
         print(f"Seeding {name}: seed_bulk --articles {articles} (progress below), {long} long stories")
         call_command("seed_bulk", "--articles", str(articles), stdout=sys.stdout)
         add_long_stories(long)
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE)")
-        with pg_admin() as admin:
-            admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker}'")
-        report(f"Seeded database {name} in {time.perf_counter() - started:.0f} s")
-    else:
-        report(f"Reusing database {name} (seeded by an earlier run; --reseed rebuilds it)")
+
+    seed_once(
+        name,
+        f"bench/hostile_search.py: seed_bulk --articles {articles}, {long} long stories, VACUUM ANALYZE",
+        seed,
+        reseed=reseed,
+        report=report,
+        media_root=MEDIA_ROOT,
+        steps=f"seed_bulk, {long} long stories, VACUUM",
+    )
+    from django.db import connections
 
     from articles.models import Article
 
@@ -263,10 +246,9 @@ def main():
     args = parser.parse_args()
     if args.rounds < 1 or args.articles < 1 or args.long < 0:
         parser.error("--rounds and --articles must be at least 1, --long at least 0")
-    # The stop() of the finally below must run on a plain `kill` of this script too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_sigterm()  # the stop() of the finally below must run on a plain `kill` of this script too
 
-    report = Report()
+    report = Report(indent="  ")
     port = free_port(PORTS)
     env = site_env(
         port,
@@ -275,19 +257,9 @@ def main():
         MEDIA_ROOT=str(MEDIA_ROOT),
         PAGE_CACHE_SECONDS="0",
     )
-    # This process seeds the database with the server's own settings.
-    for name in ("DJANGO_SETTINGS_MODULE", "AWS_STORAGE_BUCKET_NAME", "DATABASE_STATEMENT_TIMEOUT"):
-        os.environ.pop(name, None)
-    os.environ.update({k: v for k, v in env.items() if k != "PORT"})
-    os.environ["DJANGO_SETTINGS_MODULE"] = "conclave.settings"
-
-    with pg_admin() as admin:
-        pg_version = admin.execute("SHOW server_version").fetchone()[0]
+    take_site_env(env)  # this process seeds the database with the server's own settings
     report(f"Hostile searches, {datetime.datetime.now():%Y-%m-%d %H:%M}")
-    report(
-        f"CPUs: {os.cpu_count()} (usable: {len(os.sched_getaffinity(0))}); "
-        f"Python {platform.python_version()}, PostgreSQL {pg_version}"
-    )
+    report(machine(f"PostgreSQL {pg_version()}"))
     prepare_database(args.database, args.articles, args.long, args.reseed, report)
 
     WORK.mkdir(parents=True, exist_ok=True)
@@ -295,7 +267,7 @@ def main():
     serve = Serve(env, run_dir / "make-serve.log")
     try:
         serve.start()
-        serve.wait_ready(default_workers(env))
+        serve.wait_ready()
         report(
             f"make serve on {HOST}:{port}: {len(serve.workers())} workers, page cache off, "
             f"{args.rounds} request(s) per search, one at a time"

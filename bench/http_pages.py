@@ -6,7 +6,7 @@ For each archive size (--sizes, default 1,000 and 100,000 articles):
   the seed story, then VACUUM ANALYZE), kept for the next run when it holds what it should
   (--reseed rebuilds it);
 * two gunicorn servers side by side, as ``make serve`` runs it (conclave/gunicorn.conf.py, DEBUG off,
-  WhiteNoise's hashed static files, the access log on, sent to a temporary file), WEB_CONCURRENCY=2,
+  WhiteNoise's hashed static files, the site's request log sent to a temporary file), WEB_CONCURRENCY=2,
   Redis as the cache: one with the page cache on (PAGE_CACHE_SECONDS unset: the default), one with it
   off (PAGE_CACHE_SECONDS=0). Their settings module is bench.settings: the site's, plus /bench/floor/;
 * ``wrk -t2 -c16 -d<duration>s --latency`` with Accept-Encoding: gzip on the article page (the seed
@@ -31,18 +31,12 @@ A timing benchmark: nothing is asserted; the tables are printed and written to b
 import argparse
 import contextlib
 import datetime
-import gzip
 import http.client
 import os
-import platform
 import re
 import runpy
 import secrets
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,19 +45,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-HOST = "127.0.0.1"
+from bench.common import (  # noqa: E402
+    HOST,
+    PG_URL,
+    ROOT,
+    SEED_SLUG,
+    WRK_TIMEOUT,
+    Gunicorn,
+    Report,
+    bench_settings_env,
+    free_ports,
+    get,
+    git_commit,
+    load_average,
+    machine,
+    pg_version,
+    redis_url,
+    redis_version,
+    remove_unless,
+    require_wrk,
+    seed_demo_once,
+    setup_django,
+    wrk,
+    wrk_summary,
+    wrk_version,
+)
+
 PORTS = range(8801, 8900)
-PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-REDIS_URL = "redis://127.0.0.1:6379"
 REDIS_DB = {"on": 3, "off": 4}
 WORKERS = 2
 WRK_THREADS, WRK_CONNECTIONS = 2, 16
-# wrk's default of 2 s would drop slower requests from the latency figures and count them as errors.
-WRK_TIMEOUT = "10s"
-SEED_SLUG = "openai-foxconn-collaboration-ai-supply-chain-us-data-center-components"
 GUNICORN_CONFIG = runpy.run_path(str(ROOT / "conclave" / "gunicorn.conf.py"))
 SEARCH_WORD = "engineers"  # in five of the six body templates of seed_bulk: ~80 % of the articles
 PUBLISH_PREFIX = "bench-publish-"
@@ -81,61 +94,25 @@ FLOOR_HEADERS = ["Authorization: Bearer floor"]
 WORK = Path(tempfile.gettempdir()) / "conclave-bench-http"
 MEDIA_ROOT = WORK / "media"  # kept with the databases: their articles' hero images live here
 STATIC_ROOT = WORK / "static"
-SECRET_KEY = f"bench-throwaway-{secrets.token_urlsafe(32)}"  # a new one every run, never used elsewhere
 
 # The environment of this process and of the servers: what `make serve` runs with, plus ours.
-BASE_ENV = {
-    "DJANGO_SETTINGS_MODULE": "bench.settings",
-    "DJANGO_DEBUG": "false",
-    "DJANGO_SECRET_KEY": SECRET_KEY,
-    "DJANGO_SECURE_SSL_REDIRECT": "false",
-    "DJANGO_ALLOWED_HOSTS": HOST,
-    "MEDIA_ROOT": str(MEDIA_ROOT),
-    "BENCH_STATIC_ROOT": str(STATIC_ROOT),
-    "DATABASE_URL": f"{PG_URL}/postgres",  # switched to each size's database before any use
-    "CACHE_URL": f"{REDIS_URL}/{REDIS_DB['on']}",  # this process's saves must reach the cache-on server
-}
-os.environ.update(BASE_ENV)
+BASE_ENV = bench_settings_env(
+    MEDIA_ROOT,
+    STATIC_ROOT,
+    DATABASE_URL=f"{PG_URL}/postgres",  # switched to each size's database before any use
+    CACHE_URL=redis_url(REDIS_DB["on"]),  # this process's saves must reach the cache-on server
+)
 os.environ.pop("PAGE_CACHE_SECONDS", None)
+setup_django(BASE_ENV)
 
-import django  # noqa: E402
-
-django.setup()
-
-import psycopg  # noqa: E402
 import redis  # noqa: E402
-from django.conf import settings  # noqa: E402
+from django import get_version as django_version  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, connections  # noqa: E402
+from django.db import connections  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from articles.models import Article, Author, Section, Tag  # noqa: E402
-
-
-class Report:
-    """Lines printed now and kept for the results file."""
-
-    def __init__(self):
-        self.lines = []
-
-    def __call__(self, line=""):
-        print(line, flush=True)
-        self.lines.append(line)
-
-    def table(self, header, rows, align=None):
-        """Columns as wide as their widest cell; numbers (and "-") right-aligned unless ``align`` says."""
-        cells = [header, *rows]
-        widths = [max(len(str(row[i])) for row in cells) for i in range(len(header))]
-        align = align or ["<"] + [">"] * (len(header) - 1)
-        for n, row in enumerate(cells):
-            self(
-                "  ".join(
-                    f"{str(cell):{a}{w}}" for cell, a, w in zip(row, align, widths, strict=True)
-                ).rstrip()
-            )
-            if n == 0:
-                self("  ".join("-" * w for w in widths))
 
 
 def size_label(size):
@@ -144,61 +121,22 @@ def size_label(size):
     return str(size)
 
 
-def run(cmd, **kwargs):
-    return subprocess.run(cmd, check=False, capture_output=True, text=True, **kwargs)  # noqa: S603
-
-
 # --- databases ----------------------------------------------------------------------------------------
-
-
-def pg_admin():
-    return psycopg.connect(f"{PG_URL}/postgres", autocommit=True)
-
-
-def database_comment(name):
-    """None when the database does not exist, else its comment ("" for none)."""
-    with pg_admin() as admin:
-        row = admin.execute(
-            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = %s",
-            [name],
-        ).fetchone()
-    return None if row is None else row[0]
-
-
-def use_database(name):
-    """Point this process's Django connection at ``name`` (as create_test_db does for a test database)."""
-    connections.close_all()
-    settings.DATABASES["default"]["NAME"] = name
-    connection.settings_dict["NAME"] = name
 
 
 def prepare_database(size, reseed, report):
     """Create and seed the size's database, or reuse it when an earlier run finished seeding it."""
     name = f"conclave_bench_http_{size_label(size)}"
-    marker = f"bench/http_pages.py: seed_bulk --articles {size}, load_demo, VACUUM ANALYZE"
-    reuse = not reseed and database_comment(name) == marker and MEDIA_ROOT.is_dir()
-    if not reuse:
-        use_database("postgres")
-        connections.close_all()
-        with pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{name}"')
-    use_database(name)
-    started = time.perf_counter()
-    call_command("migrate", "--no-input", verbosity=0)
-    if reuse:
-        report(f"Reusing database {name} (seeded by an earlier run; --reseed rebuilds it)")
-    else:
-        print(f"Seeding {name}: seed_bulk --articles {size} (progress below), then load_demo", flush=True)
-        call_command("seed_bulk", "--articles", str(size), stdout=sys.stdout)
-        call_command("load_demo", stdout=sys.stdout)
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE)")
-        with pg_admin() as admin:
-            admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker}'")
-        report(
-            f"Seeded database {name} in {time.perf_counter() - started:.0f} s (seed_bulk, load_demo, VACUUM)"
-        )
+    # Every size's pictures in one folder: load_demo's, and seed_bulk's one hero image.
+    seed_demo_once(
+        name,
+        size,
+        "bench/http_pages.py",
+        reseed=reseed,
+        report=report,
+        media_root=MEDIA_ROOT,
+        shared_media=True,
+    )
     # Leftovers of an interrupted publish trial: the database stays as seeded.
     Article.objects.filter(slug__startswith=PUBLISH_PREFIX).delete()
     return name
@@ -228,121 +166,22 @@ def database_summary():
 # --- servers ------------------------------------------------------------------------------------------
 
 
-def free_ports(count):
-    ports = []
-    for port in PORTS:
-        with socket.socket() as probe:
-            # As gunicorn binds: a port whose last connections linger in TIME_WAIT is free.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                continue
-        ports.append(port)
-        if len(ports) == count:
-            return ports
-    sys.exit(f"No {count} free ports in {PORTS.start}-{PORTS.stop - 1}.")
-
-
-class Server:
-    """One gunicorn master (and its workers), started with the production config file."""
-
-    def __init__(self, mode, port, database, log_path, floor_file):
-        self.mode, self.port, self.log_path = mode, port, log_path
-        env = {k: v for k, v in os.environ.items() if k != "PAGE_CACHE_SECONDS"}
-        env.update(
-            BASE_ENV,
-            GUNICORN_BIND=f"{HOST}:{port}",
-            WEB_CONCURRENCY=str(WORKERS),
-            DATABASE_URL=f"{PG_URL}/{database}",
-            CACHE_URL=f"{REDIS_URL}/{REDIS_DB[mode]}",
-            BENCH_FLOOR_FILE=str(floor_file),
-        )
-        if mode == "off":
-            env["PAGE_CACHE_SECONDS"] = "0"
-        self.env = env
-        self.process = None
-        self.log_read = self.booted = 0
-
-    def start(self):
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 -- closed in stop()
-        gunicorn = str(Path(sys.executable).parent / "gunicorn")
-        # A session of its own: a Ctrl-C in the terminal reaches this script, whose finally stops it.
-        self.process = subprocess.Popen(  # noqa: S603
-            [gunicorn, "--config", "conclave/gunicorn.conf.py", "conclave.wsgi"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout=90):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn ({self.mode}) exited:\n{self.log_tail()}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                if get(self.port, "/healthz").status == 200:
-                    return
-            time.sleep(0.25)
-        raise RuntimeError(f"gunicorn ({self.mode}) not ready after {timeout} s:\n{self.log_tail()}")
-
-    def boots(self):
-        """Workers booted so far (gunicorn logs each one; max_requests recycles them)."""
-        with open(self.log_path, "rb") as log:
-            log.seek(self.log_read)
-            text = log.read()
-        # Count whole lines only: the last one may still be being written.
-        text = text[: text.rfind(b"\n") + 1]
-        self.log_read += len(text)
-        self.booted += text.count(b"Booting worker with pid")
-        return self.booted
-
-    def log_tail(self, lines=30):
-        with open(self.log_path, "rb") as log:
-            return b"\n".join(log.read().splitlines()[-lines:]).decode(errors="replace")
-
-    def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)  # graceful: the master stops its workers
-        try:
-            self.process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self.log.close()
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict
-    body: bytes  # decompressed
-    wire_bytes: int
-
-
-def get(port, path, headers=None, conn=None):
-    """GET with Accept-Encoding: gzip, as browsers send it; the body comes back decompressed."""
-    own = conn is None
-    conn = conn or http.client.HTTPConnection(HOST, port, timeout=30)
-    try:
-        conn.request("GET", path, headers={"Accept-Encoding": "gzip", **(headers or {})})
-        response = conn.getresponse()
-        raw = response.read()
-        found = {name.lower(): value for name, value in response.getheaders()}
-        body = gzip.decompress(raw) if found.get("content-encoding") == "gzip" else raw
-        return Answer(response.status, found, body, len(raw))
-    finally:
-        if own:
-            conn.close()
+def new_server(mode, port, database, log_path, floor_file):
+    """One gunicorn, page cache on or off, on the size's database; its floor's body in ``floor_file``."""
+    env = {k: v for k, v in os.environ.items() if k != "PAGE_CACHE_SECONDS"}
+    env.update(
+        BASE_ENV,
+        WEB_CONCURRENCY=str(WORKERS),
+        DATABASE_URL=f"{PG_URL}/{database}",
+        CACHE_URL=redis_url(REDIS_DB[mode]),
+        BENCH_FLOOR_FILE=str(floor_file),
+    )
+    if mode == "off":
+        env["PAGE_CACHE_SECONDS"] = "0"
+    return Gunicorn(port, env, log_path, label=f"gunicorn ({mode})")
 
 
 # --- wrk ----------------------------------------------------------------------------------------------
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-_BYTES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 
 
 @dataclass
@@ -357,36 +196,20 @@ class WrkRun:
     boots: int = 0  # gunicorn workers booted during the run
 
 
-def wrk(url, seconds, headers=()):
-    cmd = [shutil.which("wrk") or "/usr/bin/wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s"]
-    cmd += ["--latency", "--timeout", WRK_TIMEOUT, "-H", "Accept-Encoding: gzip"]
+def run_wrk(url, seconds, headers=()):
+    options = ["-H", "Accept-Encoding: gzip"]
     for header in headers:
-        cmd += ["-H", header]
-    done = run([*cmd, url], timeout=seconds + 120)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout)
-
-
-def parse_wrk(out):
-    def latency(percent):
-        match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s|m|h)\s*$", out, re.M)
-        return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB|TB)", out)
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    per_second = float(transfer.group(1)) * _BYTES[transfer.group(2)] if transfer else 0.0
+        options += ["-H", header]
+    summary = wrk_summary(wrk(url, seconds, WRK_THREADS, WRK_CONNECTIONS, *options))
+    rps = summary["requests_per_second"]
     return WrkRun(
         rps=rps,
-        p50=latency(50),
-        p99=latency(99),
-        requests=requests,
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors=sum(int(n) for n in sockets.groups()) if sockets else 0,
-        bytes_per_response=per_second / rps if rps else 0.0,
+        p50=summary["latency_ms"].get("50", float("nan")),
+        p99=summary["latency_ms"].get("99", float("nan")),
+        requests=summary["requests"],
+        non_2xx=summary["non_2xx_or_3xx"],
+        socket_errors=sum(summary["socket_errors"].values()),
+        bytes_per_response=summary["bytes_per_second"] / rps if rps else 0.0,
     )
 
 
@@ -408,7 +231,7 @@ def measure(servers, label, path, mode, seconds):
     server = servers["on" if mode == "floor" else mode]
     headers = FLOOR_HEADERS if mode == "floor" else ()
     before = server.boots()
-    result = wrk(f"http://{HOST}:{server.port}{path}", seconds, headers)
+    result = run_wrk(f"http://{HOST}:{server.port}{path}", seconds, headers)
     result.boots = server.boots() - before
     print(
         f"    {label:<28} {mode:<5} {result.rps:9.1f} req/s  p50 {result.p50:8.2f} ms  "
@@ -465,13 +288,13 @@ def run_size(size, args, ports, run_dir, report):
     )
     pages = targets(summary)
     for db in REDIS_DB.values():  # our own Redis databases: no page of another size or run is kept there
-        redis.Redis.from_url(f"{REDIS_URL}/{db}").flushdb()
+        redis.Redis.from_url(redis_url(db)).flushdb()
 
     floor_file = run_dir / f"floor-{size}.html"
     floor_file.write_bytes(b"")  # filled from the article page before the floor's first request
     label = size_label(size)
     servers = {
-        mode: Server(mode, port, name, run_dir / f"gunicorn-{label}-cache-{mode}.log", floor_file)
+        mode: new_server(mode, port, name, run_dir / f"gunicorn-{label}-cache-{mode}.log", floor_file)
         for mode, port in zip(("on", "off"), ports, strict=True)
     }
     try:
@@ -488,9 +311,9 @@ def run_size(size, args, ports, run_dir, report):
             raise RuntimeError(f"the article page answers {article.status}")
         floor_file.write_bytes(article.body)
         report(f"Floor body: the article page's HTML, {len(article.body):,} bytes")
-        load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
         report(
-            f"Load average before the runs (1, 5, 15 min): {load} (other work on the machine skews figures)"
+            f"Load average before the runs (1, 5, 15 min): {load_average()} "
+            "(other work on the machine skews figures)"
         )
 
         warm = min(2, args.duration)
@@ -524,7 +347,7 @@ def run_size(size, args, ports, run_dir, report):
             server.stop()
         for db in REDIS_DB.values():  # leave our Redis databases empty
             with contextlib.suppress(redis.RedisError):
-                redis.Redis.from_url(f"{REDIS_URL}/{db}").flushdb()
+                redis.Redis.from_url(redis_url(db)).flushdb()
         total_boots = {mode: server.boots() for mode, server in servers.items()}
         report(
             f"Servers stopped. Worker boots over the whole size: on {total_boots['on']}, "
@@ -808,13 +631,6 @@ def publish_to_visible(server, tag, trials, report):
 # --- the run ------------------------------------------------------------------------------------------
 
 
-def git_commit():
-    short = run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT).stdout.strip() or "unknown"
-    # --no-optional-locks: a read that never rewrites the index under someone else's feet.
-    dirty = run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT)
-    return short + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
-
-
 def collectstatic(report):
     started = time.perf_counter()
     call_command("collectstatic", "--no-input", verbosity=0)
@@ -879,27 +695,21 @@ def main():
         "--reseed", action="store_true", help="Rebuild the databases even if they are seeded."
     )
     parser.add_argument(
-        "--keep-logs", action="store_true", help="Keep the gunicorn logs (access log included)."
+        "--keep-logs", action="store_true", help="Keep the gunicorn logs (a line per request included)."
     )
     args = parser.parse_args()
     if args.duration < 1 or args.rounds < 1:
         parser.error("--duration and --rounds must be at least 1")
-    if not shutil.which("wrk") and not Path("/usr/bin/wrk").exists():
-        sys.exit("wrk is not installed (apt-get install -y wrk).")
+    require_wrk()
 
     report = Report()
     started = datetime.datetime.now()
-    with pg_admin() as admin:
-        pg_version = admin.execute("SHOW server_version").fetchone()[0]
-    redis_version = redis.Redis.from_url(REDIS_URL).info("server")["redis_version"]
-    wrk_version = (
-        run([shutil.which("wrk") or "/usr/bin/wrk", "--version"]).stdout.split("Copyright")[0].strip()
-    )
     report(f"Conclave HTTP benchmark, {started:%Y-%m-%d %H:%M}, commit {git_commit()}")
+    redis_server = redis_version(redis_url(REDIS_DB["on"]))
     report(
-        f"CPUs: {os.cpu_count()} (usable by this process: {len(os.sched_getaffinity(0))}); "
-        f"Python {platform.python_version()}, Django {django.get_version()}, PostgreSQL {pg_version}, "
-        f"Redis {redis_version}, {wrk_version}"
+        machine(
+            f"Django {django_version()}", f"PostgreSQL {pg_version()}", f"Redis {redis_server}", wrk_version()
+        )
     )
     report(
         f"gunicorn --config conclave/gunicorn.conf.py conclave.wsgi, WEB_CONCURRENCY={WORKERS}, "
@@ -913,21 +723,15 @@ def main():
     print(f"Server logs in {run_dir}", flush=True)
     all_results = {}
     try:
-        ports = free_ports(2)
+        ports = free_ports(2, PORTS)
         for size in args.sizes:
             all_results[size] = run_size(size, args, ports, run_dir, report)
         report_scaling(args.sizes, all_results, report)
     finally:
         connections.close_all()
-        if args.keep_logs:
-            print(f"Server logs kept in {run_dir}")
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        remove_unless(args.keep_logs, run_dir, f"Server logs kept in {run_dir}")
         if report.lines:
-            results = ROOT / "bench" / "results"
-            results.mkdir(exist_ok=True)
-            out = results / f"http_pages-{started:%Y%m%d-%H%M%S}.txt"
-            out.write_text("\n".join(report.lines) + "\n")
+            out = report.save(f"http_pages-{started:%Y%m%d-%H%M%S}.txt")
             print(f"\nTables written to {out.relative_to(ROOT)}")
 
 

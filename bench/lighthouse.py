@@ -14,7 +14,7 @@ CSS and JavaScript together weigh at most 30 KB on the wire. What it does:
   allows its origin in img-src (media_origins in conclave/settings.py);
 * the site started with ``make serve``, as in production (DEBUG off, gunicorn, hashed static files), on
   a free port in 8930-8939 (the media server takes the next free one), through the harness of
-  bench/load_pages.py;
+  bench/common.py;
 * the pages to audit, found in the database (``manage.py shell -c`` in the site's environment): home,
   the seed story, its section, the most used tag, the tag index, its first author, its archive month,
   a search with results, and the follow form. That form page is the answer to a POST (a GET of
@@ -47,22 +47,32 @@ chromium, or CHROME_PATH). About 10 s a page, 1.5 min in all. Sends traffic to 1
 """
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load_pages import HOST, SEED_SLUG, Serve, default_workers, free_port, get, run, site_env  # noqa: E402
+from bench.common import (  # noqa: E402
+    HOST,
+    RESULTS,
+    ROOT,
+    SEED_SLUG,
+    Serve,
+    Server,
+    exit_on_sigterm,
+    free_port,
+    get,
+    remove_unless,
+    require_make,
+    run,
+    site_env,
+    write_json,
+)
 from bench.node_tools import node_version, npm_install, prepare_demo_site  # noqa: E402
 
 LIGHTHOUSE_VERSION = "12.2.3"
@@ -97,7 +107,7 @@ RETRIES = 2
 # stories, so a database with load_demo alone finds them.
 SEARCH_WORDS = ["openai", "foxconn", "data centre"]
 FOLLOW_EMAIL = "lighthouse@example.com"  # never written anywhere: the box's POST carries no CSRF token
-RESULTS = ROOT / "bench" / "results" / "lighthouse"
+REPORTS = RESULTS / "lighthouse"
 # Pages that tell search engines to stay away, as news sites do for search results (an endless space of
 # thin pages: robots.txt disallows /search/ and the page says noindex) and for a form's answer. Their
 # one expected SEO failure is Lighthouse's is-crawlable; any other, or is-crawlable passing (the noindex
@@ -238,44 +248,15 @@ def find_pages(env, wanted):
     return [(name, paths[name]) for name in PAGE_NAMES if name in wanted], paths
 
 
-class MediaServer:
+class MediaServer(Server):
     """``python -m http.server`` on the media folder: the proxy or CDN that serves uploads in production."""
 
+    label = "the media server"
+    ready_path = "/"
+
     def __init__(self, folder, port, log_path):
-        self.folder, self.port, self.log_path = folder, port, log_path
-        self.process = None
-
-    def start(self):
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 -- closed in stop()
-        self.process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "http.server", "--bind", HOST, str(self.port)]
-            + ["--directory", str(self.folder)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C reaches this script only, whose finally stops the server
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the media server exited ({self.process.returncode}): {self.log_path}")
-            with contextlib.suppress(OSError):
-                if get(self.port, "/").status == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"the media server does not answer on {HOST}:{self.port}")
-
-    def stop(self):
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+        command = [sys.executable, "-m", "http.server", "--bind", HOST, str(port), "--directory", str(folder)]
+        super().__init__(command, dict(os.environ), port, log_path)
 
 
 def lighthouse(node, job):
@@ -480,12 +461,10 @@ def main():
     unknown = sorted(set(wanted) - set(PAGE_NAMES))
     if unknown:
         parser.error(f"unknown page(s) {', '.join(unknown)}; choose among {', '.join(PAGE_NAMES)}")
-    if not shutil.which("make"):
-        sys.exit("make is not installed: this script starts the site with `make serve`.")
+    require_make()
     if not os.access(CHROME, os.X_OK):
         sys.exit(f"No Chromium at {CHROME} (apt-get install -y chromium, or set CHROME_PATH).")
-    # The finally below must stop the servers on a plain `kill` of this script too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_sigterm()  # the finally below must stop the servers on a plain `kill` of this script too
     started = time.perf_counter()
     node, node_version = install_lighthouse()
     chromium = run([CHROME, "--version"]).stdout.strip()
@@ -507,14 +486,15 @@ def main():
     serve = Serve(env, folder / "make-serve.log")
     media_server = MediaServer(media, media_port, folder / "media-server.log")
     suffix = "-desktop" if args.desktop else ""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    REPORTS.mkdir(parents=True, exist_ok=True)
     reports = {}
     try:
         prepare_demo_site(env)
         pages, all_paths = find_pages(env, wanted)
         media_server.start()
+        media_server.wait_ready(timeout=30)
         serve.start()
-        serve.wait_ready(default_workers(env))
+        serve.wait_ready()
         print(
             f"make serve on {HOST}:{port} (gunicorn master {serve.master}), media on {media_url}, "
             f"SQLite in {folder}",
@@ -529,7 +509,7 @@ def main():
         for name, path in pages:
             job = {
                 "url": f"http://{HOST}:{port}{path}",
-                "output": str(RESULTS / f"{name}{suffix}.json"),
+                "output": str(REPORTS / f"{name}{suffix}.json"),
                 "chromePath": CHROME,
                 "chromeFlags": CHROME_FLAGS,
                 "categories": CATEGORIES,
@@ -554,12 +534,11 @@ def main():
     finally:
         serve.stop()
         media_server.stop()
-        if args.keep_log:
-            print(f"Site folder, make serve's and the media server's logs kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        remove_unless(
+            args.keep_log, folder, f"Site folder, make serve's and the media server's logs kept in {folder}"
+        )
 
-    summary = [condense(name, path, reports[name], RESULTS / f"{name}{suffix}.json") for name, path in pages]
+    summary = [condense(name, path, reports[name], REPORTS / f"{name}{suffix}.json") for name, path in pages]
     print()
     print(f"{'page':<12}  {'perf':>4}  {'a11y':>4}  {'best':>4}  {'seo':>4}  URL")
     for page in summary:
@@ -618,22 +597,19 @@ def main():
 
     print_failing(summary)
     verdict = "FAIL" if problems else "PASS"
-    out = RESULTS / f"summary{suffix}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "lighthouse": LIGHTHOUSE_VERSION,
-                "profile": profile,
-                "node": node_version,
-                "chromium": chromium,
-                "verdict": verdict,
-                "problems": problems,
-                "pages": summary,
-                "article_transfer": article,
-            },
-            indent=2,
-        )
-        + "\n"
+    out = REPORTS / f"summary{suffix}.json"
+    write_json(
+        out,
+        {
+            "lighthouse": LIGHTHOUSE_VERSION,
+            "profile": profile,
+            "node": node_version,
+            "chromium": chromium,
+            "verdict": verdict,
+            "problems": problems,
+            "pages": summary,
+            "article_transfer": article,
+        },
     )
     print()
     if problems:
@@ -646,7 +622,7 @@ def main():
             f"the pages kept out of search engines on purpose ({', '.join(sorted(NOT_FOR_INDEXING))}); "
             "the article within budget"
         )
-    print(f"Reports in {RESULTS.relative_to(ROOT)}/ ({out.name} and one per page)")
+    print(f"Reports in {REPORTS.relative_to(ROOT)}/ ({out.name} and one per page)")
     print(f"Took {time.perf_counter() - started:.0f} s")
     sys.exit(1 if problems else 0)
 

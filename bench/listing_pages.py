@@ -15,7 +15,6 @@ A timing benchmark: nothing is asserted; a page that fails prints its status and
 
 import argparse
 import logging
-import os
 import re
 import shutil
 import statistics
@@ -25,13 +24,16 @@ from io import StringIO
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import setup_django  # noqa: E402
+
 # Before django.setup(): tests.settings reads both from the environment.
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/conclave_bench")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-
-import django  # noqa: E402
-
-django.setup()
+setup_django(
+    defaults={
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/conclave_bench",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+    }
+)
 
 from django.conf import settings  # noqa: E402
 from django.core.cache import cache  # noqa: E402

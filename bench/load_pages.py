@@ -31,24 +31,15 @@ Exit status 1 if wrk saw any socket error or any response other than a 2xx (or n
     .venv/bin/python bench/load_pages.py --duration 10 --connections 16 --warmup 2   # a quick look
 
 Needs wrk (apt-get install -y wrk), make, PostgreSQL on 127.0.0.1:5432 (BENCH_PG_URL to change) and
-Redis on 127.0.0.1:6379. Sends traffic to 127.0.0.1 only. bench/observatory.py reuses the ``make serve``
-harness below (Serve, free_port, get); importing this module has no side effects.
+Redis on 127.0.0.1:6379. Sends traffic to 127.0.0.1 only. bench/dogpile.py shares its database
+(prepare_database, add_database_arguments, MEDIA_ROOT, REDIS_URL); importing this module has no side effects.
 """
 
 import argparse
 import contextlib
 import datetime
-import gzip
-import http.client
 import json
-import os
-import platform
 import re
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,280 +47,57 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-HOST = "127.0.0.1"
+from bench.common import (  # noqa: E402
+    HOST,
+    PG_URL,
+    RESULTS,
+    SEED_SLUG,
+    WRK_TIMEOUT,
+    Report,
+    Serve,
+    exit_on_sigterm,
+    free_port,
+    get,
+    load_average,
+    machine,
+    pg_version,
+    proc_memory,
+    redis_url,
+    redis_version,
+    remove_unless,
+    require_make,
+    require_wrk,
+    seed_demo_once,
+    site_env,
+    take_site_env,
+    write_json,
+    wrk,
+    wrk_summary,
+    wrk_version,
+)
+
 PORTS = range(8910, 8920)
-PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-REDIS_URL = "redis://127.0.0.1:6379/5"
-SEED_SLUG = "openai-foxconn-collaboration-ai-supply-chain-us-data-center-components"
+REDIS_URL = redis_url(5)
 # Tried in this order; the first with published results is searched. "engineers" is in five of the six
 # body templates of seed_bulk; the others come from the seed story, for a database without seed_bulk.
 SEARCH_WORDS = ["engineers", "foxconn", "data centre", "openai"]
 WORK = Path(tempfile.gettempdir()) / "conclave-load"
 MEDIA_ROOT = WORK / "media"  # kept with the database: its articles' pictures live here
-RESULTS = ROOT / "bench" / "results"
-# wrk's default of 2 s would count a slow page as an error and leave it out of the latency figures; a
-# page that slow is still a page, and the latency columns show it.
-WRK_TIMEOUT = "10s"
-# From the environment of whoever runs this, only what a shell needs: every setting of the site comes
-# from the variables set below (or the code's defaults), never from a value left over in a terminal.
-PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
-
-
-class Report:
-    """Lines printed now and kept for the results."""
-
-    def __init__(self):
-        self.lines = []
-
-    def __call__(self, line=""):
-        print(line, flush=True)
-        self.lines.append(line)
-
-    def table(self, header, rows, align=None):
-        """Columns as wide as their widest cell; all but the first right-aligned unless ``align`` says."""
-        cells = [header, *rows]
-        widths = [max(len(str(row[i])) for row in cells) for i in range(len(header))]
-        align = align or ["<"] + [">"] * (len(header) - 1)
-        for n, row in enumerate(cells):
-            self(
-                "  "
-                + "  ".join(
-                    f"{str(cell):{a}{w}}" for cell, a, w in zip(row, align, widths, strict=True)
-                ).rstrip()
-            )
-            if n == 0:
-                self("  " + "  ".join("-" * w for w in widths))
-
-
-def run(cmd, **kwargs):
-    return subprocess.run(cmd, check=False, capture_output=True, text=True, **kwargs)  # noqa: S603
-
-
-# --- the server: `make serve` ----------------------------------------------------------------------------
-
-
-def free_port(ports=PORTS):
-    for port in ports:
-        with socket.socket() as probe:
-            # As gunicorn binds: a port whose last connections linger in TIME_WAIT is free.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                continue
-        return port
-    sys.exit(f"No free port in {ports.start}-{ports.stop - 1}.")
-
-
-def site_env(port, **variables):
-    """The server's whole environment: a shell's basics, then the site's variables."""
-    env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
-    env.update(
-        DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY=f"bench-throwaway-{secrets.token_urlsafe(32)}",  # new every run, used nowhere else
-        DJANGO_ALLOWED_HOSTS=HOST,
-        SITE_URL=f"http://{HOST}:{port}",
-        PORT=str(port),
-    )
-    env.update(variables)
-    return env
-
-
-def default_workers(env):
-    """The workers gunicorn.conf.py starts in this environment: WEB_CONCURRENCY, else 2 × cores + 1."""
-    return int(env.get("WEB_CONCURRENCY") or 2 * len(os.sched_getaffinity(0)) + 1)
-
-
-def children(pid):
-    """The processes whose parent is ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = (entry / "stat").read_text()
-            # The name (in parentheses) may hold spaces: the fields that follow start after its ")".
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                found.append(int(entry.name))
-    return sorted(found)
-
-
-def proc_memory(pid):
-    """{"rss": VmRSS, "peak": VmHWM} in KiB, or None when the process is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    fields = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB$", status, re.M))
-    return {"rss": int(fields.get("VmRSS", 0)), "peak": int(fields.get("VmHWM", 0))}
-
-
-class Serve:
-    """``make serve`` in a session of its own, and the gunicorn master it becomes.
-
-    make runs the recipe's last line in a shell that execs gunicorn, so the master is make's child (not
-    make itself): make waits for it and exits when it does. The venv stamp and .env are marked old
-    (``-o``) so that make never reinstalls the venv in the middle of a run or writes a .env: this
-    environment carries everything the site needs.
-    """
-
-    def __init__(self, env, log_path):
-        self.env, self.log_path = env, log_path
-        self.port = int(env["PORT"])
-        self.process = None
-        self.master = None
-
-    def start(self):
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 -- closed in stop()
-        make = shutil.which("make") or "/usr/bin/make"
-        self.process = subprocess.Popen(  # noqa: S603
-            [make, "--no-print-directory", "-o", ".venv/.installed", "-o", ".env", "serve"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            # Its own process group: a Ctrl-C in the terminal reaches this script, whose finally stops
-            # the server, and stop() can end whatever is left of the group.
-            start_new_session=True,
-        )
-
-    def wait_ready(self, workers, timeout=180):
-        """Until /healthz answers 200 and the master has ``workers`` children that all logged their boot."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"make serve exited ({self.process.returncode}):\n{self.log_tail()}")
-            if self.master is None:
-                # collectstatic and migrate run first, as make's children too: wait for gunicorn.
-                for pid in children(self.process.pid):
-                    with contextlib.suppress(OSError):
-                        if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                            self.master = pid
-            if self.master is not None and len(self.workers()) >= workers and self.boots() >= workers:
-                with contextlib.suppress(OSError, http.client.HTTPException):
-                    if get(self.port, "/healthz").status == 200:
-                        return
-            time.sleep(0.25)
-        raise RuntimeError(f"make serve not ready after {timeout} s:\n{self.log_tail()}")
-
-    def workers(self):
-        return children(self.master) if self.master else []
-
-    def boots(self):
-        """Workers booted so far, from gunicorn's log (a replaced worker logs its boot too)."""
-        return self.log_text().count("Booting worker with pid")
-
-    def log_size(self):
-        return self.log_path.stat().st_size
-
-    def log_text(self, start=0, end=None):
-        with open(self.log_path, "rb") as log:
-            log.seek(start)
-            data = log.read() if end is None else log.read(end - start)
-        return data.decode(errors="replace")
-
-    def log_tail(self, lines=30):
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def stop(self):
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            # Graceful: the master lets its workers finish what they are serving, then exits, and so
-            # does make. Without a master (make still in collectstatic), make itself is stopped.
-            target = self.master if self.master and proc_memory(self.master) else self.process.pid
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(target, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        # Anything of the group still alive (a worker that outlived its master) goes too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.log.close()
-
-
-class Answer:
-    def __init__(self, status, headers, body, wire_bytes):
-        self.status, self.headers, self.body, self.wire_bytes = status, headers, body, wire_bytes
-
-
-def get(port, path, headers=None):
-    """(status, headers with lower-case names, body decompressed, bytes on the wire) of one GET."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    try:
-        conn.request("GET", path, headers={"Accept-Encoding": "gzip", **(headers or {})})
-        response = conn.getresponse()
-        raw = response.read()
-        found = {name.lower(): value for name, value in response.getheaders()}
-        body = gzip.decompress(raw) if found.get("content-encoding") == "gzip" else raw
-        return Answer(response.status, found, body, len(raw))
-    finally:
-        conn.close()
-
-
-# --- the database -----------------------------------------------------------------------------------------
-
-
-def pg_admin():
-    import psycopg
-
-    return psycopg.connect(f"{PG_URL}/postgres", autocommit=True)
-
-
-def database_comment(name):
-    """None when the database does not exist, else its comment ("" for none)."""
-    with pg_admin() as admin:
-        row = admin.execute(
-            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = %s",
-            [name],
-        ).fetchone()
-    return None if row is None else row[0]
 
 
 def prepare_database(name, articles, reseed, report):
-    """Create and seed the database, or reuse it when an earlier run finished seeding it.
+    """Seed the database once (seed_bulk, load_demo), or reuse it; Django set up on the site's settings."""
+    seed_demo_once(name, articles, "bench/load_pages.py", reseed=reseed, report=report, media_root=MEDIA_ROOT)
 
-    Runs in this process, with Django set up on the server's own settings and environment.
-    """
-    marker = f"bench/load_pages.py: seed_bulk --articles {articles}, load_demo, VACUUM ANALYZE"
-    reuse = not reseed and database_comment(name) == marker and MEDIA_ROOT.is_dir()
-    if not reuse:
-        if not re.fullmatch(r"\w+", name):
-            sys.exit(f"--database {name!r}: letters, digits and _ only.")
-        shutil.rmtree(MEDIA_ROOT, ignore_errors=True)
-        with pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{name}"')
-    MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
 
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-
-    started = time.perf_counter()
-    call_command("migrate", "--no-input", verbosity=0)
-    if reuse:
-        report(f"Reusing database {name} (seeded by an earlier run; --reseed rebuilds it)")
-        return
-    print(f"Seeding {name}: seed_bulk --articles {articles} (progress below), then load_demo", flush=True)
-    call_command("seed_bulk", "--articles", str(articles), stdout=sys.stdout)
-    call_command("load_demo", stdout=sys.stdout)
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM (ANALYZE)")
-    with pg_admin() as admin:
-        admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker}'")
-    report(f"Seeded database {name} in {time.perf_counter() - started:.0f} s (seed_bulk, load_demo, VACUUM)")
+def add_database_arguments(parser):
+    """--database and --articles: what prepare_database() makes, for this script and bench/dogpile.py."""
+    parser.add_argument(
+        "--database", default="conclave_load", help="PostgreSQL database (default conclave_load)."
+    )
+    parser.add_argument("--articles", type=int, default=1000, help="Articles seed_bulk makes (default 1000).")
 
 
 def find_pages():
@@ -444,15 +212,6 @@ def write_lua(pages, path):
     path.write_text(LUA % {"paths": ", ".join(lua_string(p) for _, p in pages)})
 
 
-def wrk(port, script, threads, connections, seconds):
-    cmd = [shutil.which("wrk") or "/usr/bin/wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
-    cmd += ["--latency", "--timeout", WRK_TIMEOUT, "-s", str(script), f"http://{HOST}:{port}/"]
-    done = run(cmd, timeout=seconds + 120)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout)
-
-
 def parse_wrk(out):
     """wrk's own summary lines, and the LOAD lines of the Lua script's done()."""
     statuses, cache, sent, latency, errors = Counter(), Counter(), Counter(), {}, {}
@@ -474,27 +233,26 @@ def parse_wrk(out):
             errors[words[2]] = int(words[3])
         else:
             figures[kind] = int(words[2])
-    # wrk prints "Socket errors" only when there were some, and "Non-2xx or 3xx" (its name for >= 400)
-    # only when there were some: absent means zero.
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    counts = map(int, sockets.groups()) if sockets else (0,) * 4
-    socket_errors = dict(zip(("connect", "read", "write", "timeout"), counts, strict=True))
-    non_2xx_3xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    summary = wrk_summary(out)
     return {
         "requests": figures.get("requests", 0),
         "seconds": figures.get("duration_us", 0) / 1e6,
-        "requests_per_second": float(rps.group(1)) if rps else 0.0,
+        "requests_per_second": summary["requests_per_second"],
         "bytes": figures.get("bytes", 0),
         "latency_ms": latency,
-        "socket_errors": socket_errors,
+        "socket_errors": summary["socket_errors"],
         "socket_errors_lua": {k: v for k, v in errors.items() if k != "status"},
-        "wrk_non_2xx_or_3xx": int(non_2xx_3xx.group(1)) if non_2xx_3xx else 0,
+        "wrk_non_2xx_or_3xx": summary["non_2xx_or_3xx"],
         "statuses": dict(sorted(statuses.items())),
         "x_cache": dict(cache.most_common()),
         "sent": [sent[i + 1] for i in range(len(sent))],
         "wrk_output": "\n".join(line for line in out.splitlines() if not line.startswith("LOAD ")),
     }
+
+
+def run_pages(port, script, threads, connections, seconds):
+    """One wrk run of the Lua script on the server: its figures."""
+    return parse_wrk(wrk(f"http://{HOST}:{port}/", seconds, threads, connections, "-s", str(script)))
 
 
 # The site logs every request itself (conclave/middleware.py: logger conclave.requests, one JSON object a
@@ -693,10 +451,7 @@ def main():
     parser.add_argument(
         "--no-page-cache", action="store_true", help="PAGE_CACHE_SECONDS=0: every request renders its page."
     )
-    parser.add_argument(
-        "--database", default="conclave_load", help="PostgreSQL database (default conclave_load)."
-    )
-    parser.add_argument("--articles", type=int, default=1000, help="Articles seed_bulk makes (default 1000).")
+    add_database_arguments(parser)
     parser.add_argument("--reseed", action="store_true", help="Rebuild the database even if it is seeded.")
     parser.add_argument(
         "--workers", type=int, help="WEB_CONCURRENCY (default: unset, gunicorn.conf.py's 2 × cores + 1)."
@@ -708,19 +463,14 @@ def main():
         parser.error("--duration, --connections and --threads must be at least 1, --warmup at least 0")
     if args.connections < args.threads:
         parser.error("wrk needs at least one connection per thread")
-    if not (shutil.which("wrk") or Path("/usr/bin/wrk").exists()):
-        sys.exit(
-            "wrk is not installed: it comes from Debian's package of that name (apt-get install -y wrk)."
-        )
-    if not shutil.which("make"):
-        sys.exit("make is not installed: this script starts the site with `make serve`.")
-    # The stop() of the finally below must run on a plain `kill` of this script too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    require_wrk()
+    require_make()
+    exit_on_sigterm()  # the stop() of the finally below must run on a plain `kill` of this script too
 
-    report = Report()
+    report = Report(indent="  ")
     started = datetime.datetime.now()
     mode = "off" if args.no_page_cache else "on"
-    port = free_port()
+    port = free_port(PORTS)
     variables = {
         "DATABASE_URL": f"{PG_URL}/{args.database}",
         "CACHE_URL": REDIS_URL,
@@ -731,29 +481,13 @@ def main():
     if args.workers:
         variables["WEB_CONCURRENCY"] = str(args.workers)
     env = site_env(port, **variables)
-    # This process seeds the database and picks the pages with the server's own settings.
-    for name in (
-        "PAGE_CACHE_SECONDS",
-        "WEB_CONCURRENCY",
-        "DJANGO_SETTINGS_MODULE",
-        "AWS_STORAGE_BUCKET_NAME",
-    ):
-        os.environ.pop(name, None)
-    os.environ.update({k: v for k, v in env.items() if k != "PORT"})
-    os.environ["DJANGO_SETTINGS_MODULE"] = "conclave.settings"
+    take_site_env(env)  # this process seeds the database and picks the pages with the server's settings
 
     import redis
 
-    with pg_admin() as admin:
-        pg_version = admin.execute("SHOW server_version").fetchone()[0]
     cache = redis.Redis.from_url(REDIS_URL)
-    wrk_version = run([shutil.which("wrk") or "/usr/bin/wrk", "--version"]).stdout.split("Copyright")[0]
     report(f"Conclave load test, {started:%Y-%m-%d %H:%M}")
-    report(
-        f"CPUs: {os.cpu_count()} (usable: {len(os.sched_getaffinity(0))}); "
-        f"Python {platform.python_version()}, PostgreSQL {pg_version}, "
-        f"Redis {cache.info('server')['redis_version']}, {wrk_version.strip()}"
-    )
+    report(machine(f"PostgreSQL {pg_version()}", f"Redis {redis_version(REDIS_URL)}", wrk_version()))
     prepare_database(args.database, args.articles, args.reseed, report)
     pages, summary = find_pages()
     report(f"{args.database}: {summary}")
@@ -767,7 +501,7 @@ def main():
     result = {}
     try:
         serve.start()
-        serve.wait_ready(default_workers(env))
+        serve.wait_ready()
         settle(serve)
         report(
             f"make serve on {HOST}:{port}: gunicorn master {serve.master}, {len(serve.workers())} workers, "
@@ -786,23 +520,22 @@ def main():
             raise RuntimeError("a page does not answer 200: no load run on it")
         snaps = {"start": snapshot(serve)}
         if args.warmup:
-            warm = wrk(port, script, args.threads, args.connections, args.warmup)
+            warm = run_pages(port, script, args.threads, args.connections, args.warmup)
             report(
                 f"Warm-up: {args.warmup} s, {warm['requests']:,} requests, statuses {warm['statuses']}, "
                 f"socket errors {sum(warm['socket_errors'].values())}"
             )
             time.sleep(2)  # the warm-up's last requests, still being answered, stay out of the run's log
         snaps["before"] = snapshot(serve)
-        load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
-        report(f"Load average before the run (1, 5, 15 min): {load}")
+        report(f"Load average before the run (1, 5, 15 min): {load_average()}")
         command = (
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency --timeout {WRK_TIMEOUT} "
             f"-s pages.lua (Accept-Encoding: gzip; the four pages in turn)"
         )
         print(f"Running {command} ...", flush=True)
         log_start = serve.log_size()
-        result = wrk(port, script, args.threads, args.connections, args.duration)
-        load_after = ", ".join(f"{n:.2f}" for n in os.getloadavg())
+        result = run_pages(port, script, args.threads, args.connections, args.duration)
+        load_after = load_average()
         time.sleep(1)  # the log lines of the last requests
         snaps["after"] = snapshot(serve)
         server = server_side(serve, log_start, serve.log_size(), pages)
@@ -817,10 +550,7 @@ def main():
         serve.stop()
         with contextlib.suppress(redis.RedisError):
             cache.flushdb()
-        if args.keep_log:
-            print(f"Server log kept in {run_dir}")
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        remove_unless(args.keep_log, run_dir, f"Server log kept in {run_dir}")
 
     socket_errors = sum(result["socket_errors"].values())
     failed = socket_errors or non_2xx or result["wrk_non_2xx_or_3xx"] or not result["requests"]
@@ -831,7 +561,6 @@ def main():
         f"out of {result['requests']:,} requests (target: 0 and 0)"
     )
     out = args.output or RESULTS / ("load_pages.json" if mode == "on" else "load_pages-no-page-cache.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "started": started.isoformat(timespec="seconds"),
         "verdict": verdict,
@@ -848,8 +577,7 @@ def main():
         "memory_kib": {moment: {str(pid): m for pid, m in snap.items()} for moment, snap in snaps.items()},
         "report": report.lines,
     }
-    out.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"\nWritten to {out}")
+    print(f"\nWritten to {write_json(out, data)}")
     sys.exit(1 if failed else 0)
 
 

@@ -2,17 +2,14 @@
 .cache/ (outside git's view, kept between runs), and a throwaway demo site for the server to show.
 
 bench/observatory.py (the MDN HTTP Observatory scanner) and bench/lighthouse.py (Lighthouse) use it;
-the server itself comes from bench/load_pages.py.
+the server itself comes from bench/common.py.
 """
 
 import json
 import shutil
 import sys
-from pathlib import Path
 
-from bench.load_pages import run
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, run
 
 
 def node_version(minimum, tool):

@@ -12,24 +12,17 @@ work and memory are counted too).
 
 import argparse
 import datetime
-import logging
-import multiprocessing
-import os
 import resource
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
-import django  # noqa: E402
+from bench.common import Sink, setup_django  # noqa: E402
 
-django.setup()
+setup_django(defaults={"DJANGO_SETTINGS_MODULE": "tests.settings"})
 
-from aiosmtpd.controller import Controller  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import override_settings  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
@@ -37,60 +30,6 @@ from django.utils import timezone  # noqa: E402
 
 from articles.following import sending  # noqa: E402
 from articles.models import Article, Delivery, Follow, Subscriber, Tag  # noqa: E402
-
-
-class CountingSink:
-    """Accepts every message and keeps only a count (in shared memory, read by the parent)."""
-
-    def __init__(self, counter):
-        self.counter = counter
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.counter.get_lock():
-            self.counter.value += 1
-        return "250 OK"
-
-
-def run_sink(port, counter, ready, stop):
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
-    controller = Controller(CountingSink(counter), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    stop.wait()
-    controller.stop()
-
-
-class Sink:
-    """The counting SMTP server, in a child process (default) or in a thread of this one."""
-
-    def __init__(self, in_thread):
-        context = multiprocessing.get_context("fork")
-        self.port = _free_port()
-        self.counter = context.Value("l", 0)
-        self.ready, self.stop = (
-            (threading.Event(), threading.Event()) if in_thread else (context.Event(), context.Event())
-        )
-        kind = threading.Thread if in_thread else context.Process
-        self.worker = kind(
-            target=run_sink, args=(self.port, self.counter, self.ready, self.stop), daemon=True
-        )
-        self.worker.start()
-        if not self.ready.wait(10):
-            raise RuntimeError("the SMTP sink did not start")
-
-    @property
-    def count(self):
-        return self.counter.value
-
-    def close(self):
-        self.stop.set()
-        self.worker.join(10)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def max_rss_mib():

@@ -11,7 +11,7 @@ Acceptance: "The MDN HTTP Observatory scanner (npm @mdn/mdn-http-observatory) ag
   home page and the seed story are real pages, with pictures;
 * the site started with ``make serve``, as in production (DEBUG off, gunicorn with
   conclave/gunicorn.conf.py, DJANGO_SECURE_SSL_REDIRECT false as the Makefile defaults), on a free port
-  in 8920-8929, with a random DJANGO_SECRET_KEY (the make serve harness of bench/load_pages.py);
+  in 8920-8929, with a random DJANGO_SECRET_KEY (the make serve harness of bench/common.py);
 * the scanner's CLI (src/scan.js) on the home page and on the seed story: it takes host[:port], and a
   path appended to it is kept, since it builds its URL as http://<argument>;
 * the scanner's JSON for both pages saved in bench/results/observatory.json ({"scans": {path: JSON}});
@@ -31,17 +31,27 @@ scanner also tries https:// on the same port, which fails, as it should).
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load_pages import HOST, SEED_SLUG, Serve, default_workers, free_port, get, run, site_env  # noqa: E402
+from bench.common import (  # noqa: E402
+    HOST,
+    RESULTS,
+    ROOT,
+    SEED_SLUG,
+    Serve,
+    free_port,
+    get,
+    remove_unless,
+    require_make,
+    run,
+    site_env,
+    write_json,
+)
 from bench.node_tools import node_version, npm_install, prepare_demo_site  # noqa: E402
 
 SCANNER = "@mdn/mdn-http-observatory"
@@ -51,7 +61,7 @@ PACKAGE = CACHE / "node_modules" / "@mdn" / "mdn-http-observatory"
 PORTS = range(8920, 8930)  # bench/load_pages.py takes 8910-8919: both may run at once
 # The two tests plain HTTP can never pass (see the docstring); every other one must.
 HTTPS_ONLY = {"redirection", "strict-transport-security"}
-RESULT = ROOT / "bench" / "results" / "observatory.json"
+RESULT = RESULTS / "observatory.json"
 
 
 def install_scanner():
@@ -129,8 +139,7 @@ def main():
         "--keep-log", action="store_true", help="Keep the site's folder and make serve's log."
     )
     args = parser.parse_args()
-    if not shutil.which("make"):
-        sys.exit("make is not installed: this script starts the site with `make serve`.")
+    require_make()
     node, node_version = install_scanner()
     print(f"{SCANNER} {SCANNER_VERSION} on node {node_version}", flush=True)
 
@@ -148,7 +157,7 @@ def main():
     try:
         prepare_demo_site(env)
         serve.start()
-        serve.wait_ready(default_workers(env))
+        serve.wait_ready()
         print(f"make serve on {HOST}:{port} (gunicorn master {serve.master}), SQLite in {folder}", flush=True)
         for path in pages:
             status = get(port, path).status
@@ -160,18 +169,9 @@ def main():
             print(f"Scanned http://{target} in {time.perf_counter() - started:.1f} s", flush=True)
     finally:
         serve.stop()
-        if args.keep_log:
-            print(f"Site folder and make serve's log kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        remove_unless(args.keep_log, folder, f"Site folder and make serve's log kept in {folder}")
 
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(
-        json.dumps(
-            {"scanner": f"{SCANNER}@{SCANNER_VERSION}", "node": node_version, "scans": scans}, indent=2
-        )
-        + "\n"
-    )
+    write_json(RESULT, {"scanner": f"{SCANNER}@{SCANNER_VERSION}", "node": node_version, "scans": scans})
     for path, result in scans.items():
         failing[path] = report_scan(path, result)
 
