@@ -27,12 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import setup_django  # noqa: E402
 
-# Before django.setup(): tests.settings reads both from the environment.
+# Before django.setup(): the settings read these from the environment. The page cache is off: this
+# bench measures what a miss costs (bench/http_pages.py measures the cache).
 setup_django(
+    environment={"PAGE_CACHE_SECONDS": "0"},
     defaults={
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/conclave_bench",
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-    }
+    },
 )
 
 from django.conf import settings  # noqa: E402
