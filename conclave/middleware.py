@@ -38,10 +38,6 @@ def client_ip(request):
     return request.META.get("REMOTE_ADDR", "")
 
 
-def current_request_id():
-    return _request_id.get()
-
-
 class RequestIdFilter(logging.Filter):
     """Puts the id of the request being served (or None) on every log record, for the JSON logs."""
 
