@@ -206,7 +206,7 @@ section = seed.section or Section.objects.filter(articles__in=published).order_b
 author = seed.authors.order_by("pk").first() or Author.objects.filter(
     articles__in=published).order_by("pk").first()
 month = timezone.localtime(seed.published_at)
-word = next((w for w in WORDS if search(published, w).exists()), None)
+word = next((w for w in WORDS if search(published, w)[0].exists()), None)
 pages = {
     "home": reverse("articles:home"),
     "article": seed.get_absolute_url(),

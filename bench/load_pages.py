@@ -103,7 +103,7 @@ def add_database_arguments(parser):
 def find_pages():
     """The four pages: [(label, path)], and a line describing the archive they come from."""
     from django.db import connections
-    from django.db.models import Count, Q
+    from django.db.models import Count
 
     from articles.models import Article, Tag
     from articles.search import search
@@ -112,13 +112,11 @@ def find_pages():
         sys.exit(f"The seed story {SEED_SLUG} is not published in this database (load_demo loads it).")
     # Most used among the published stories: the busiest tag page a reader can reach.
     now = datetime.datetime.now(datetime.UTC)
-    live = Q(tagged_articles__content_object__status=Article.Status.PUBLISHED) & Q(
-        tagged_articles__content_object__published_at__lte=now
-    )
+    live = Article.objects.public_at(now, via="tagged_articles__content_object__")
     tag = Tag.objects.annotate(n=Count("tagged_articles", filter=live)).order_by("-n", "pk").first()
     published = Article.objects.published()
     for word in SEARCH_WORDS:
-        found = search(published, word).count()
+        found = search(published, word)[0].count()
         if found:
             break
     else:

@@ -47,8 +47,9 @@ from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from articles.following import due
 from articles.following.addresses import address_hash, is_mailable
-from articles.following.due import LOOKBACK_DAYS, candidate_stories, due_subscribers, matching_stories
+from articles.following.due import candidate_stories, due_subscribers, matching_stories
 from articles.following.emails import build_message, subject_for
 from articles.following.tokens import CONFIRM_MAX_AGE
 from articles.models import Delivery, Follow, FollowRequest, Subscriber
@@ -223,7 +224,7 @@ class _Run:
             return
         total = subscribers.count()
         self.say(f"{total} subscriber(s) to check.")
-        since = self.now - datetime.timedelta(days=LOOKBACK_DAYS)
+        since = self.now - datetime.timedelta(days=due.LOOKBACK_DAYS)
         for batch in _batches(subscribers):
             follows, delivered = _batch_lookups([subscriber.pk for subscriber in batch], since)
             empty_digests = []
