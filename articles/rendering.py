@@ -1,6 +1,7 @@
 """Article body rendering: pasted Markdown -> sanitised HTML, stored in ``body_html``.
 
-Pipeline: ``normalise`` -> Python-Markdown -> ``clean_html`` (bleach allowlist + ``_PostFilter``).
+Pipeline: ``normalise`` -> Python-Markdown -> ``highlight_code`` (Pygments, fenced blocks with a
+language) -> ``clean_html`` (bleach allowlist + ``_PostFilter``).
 ``render_markdown`` is the pure pipeline; ``render_body`` adds the length and time limits.
 """
 
@@ -13,10 +14,15 @@ import markdown
 from bleach import html5lib_shim
 from bleach.sanitizer import Cleaner
 from django.conf import settings
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.token import STANDARD_TYPES
+from pygments.util import ClassNotFound
 
 from articles.timelimit import ChildDied, TimeLimitExceeded, run_with_time_limit
 
-RENDERER_VERSION = 3  # bump when the output changes, so stored body_html can be re-rendered
+RENDERER_VERSION = 4  # bump when the output changes, so stored body_html can be re-rendered
 
 # A long-read is ~60k characters; 200k leaves room for the longest features while keeping the worst
 # legitimate input well inside the time limit (a 200k-char article renders in well under a second).
@@ -43,7 +49,7 @@ MARKDOWN_CONFIG = {"extra": {"tables": {"use_align_attribute": True}}}
 ALLOWED_TAGS = frozenset(
     {"p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "a", "strong", "em", "b", "i", "s", "del", "ins"}
     | {"mark", "sub", "sup", "abbr", "code", "pre", "kbd", "blockquote", "ul", "ol", "li", "dl", "dt", "dd"}
-    | {"table", "thead", "tbody", "tr", "th", "td", "img", "div"}
+    | {"table", "thead", "tbody", "tr", "th", "td", "img", "div", "span"}
 )
 # Passed to bleach as "allowed" so that html5lib parses them as real elements (script/style content as
 # raw text), then _PostFilter drops each with everything inside. Plain bleach strip=True would keep
@@ -60,7 +66,13 @@ ALLOWED_ATTRIBUTES = {
     "th": {"align", "scope"},
     "td": {"align"},
 }
-ALLOWED_CLASSES = {"div": {"footnote"}, "a": {"footnote-ref", "footnote-backref"}}
+# Pygments' short token classes ("k" keyword, "s2" string, …): the stylesheet colours them, in code only.
+HIGHLIGHT_CLASSES = frozenset(STANDARD_TYPES.values()) - {""}
+ALLOWED_CLASSES = {
+    "div": {"footnote", "code"},
+    "a": {"footnote-ref", "footnote-backref"},
+    "span": HIGHLIGHT_CLASSES | {"code__language"},
+}
 CODE_CLASS_RE = re.compile(r"language-[\w+#.-]{1,40}\Z")  # fenced_code's ```lang, for highlighting
 HEADING_ID_RE = re.compile(r"[\w-][\w:.-]{0,127}\Z")  # toc slugs, "_1", attr_list {#id}
 FOOTNOTE_ID_RE = re.compile(r"fn(ref\d*)?:[\w:.-]{1,64}\Z")  # footnotes' fn:1 / fnref:1 / fnref2:1
@@ -107,6 +119,30 @@ def normalise(text: str) -> str:
             stripped + "  " if stripped and len(trailing) > 1 and not trailing.strip(" ") else stripped
         )
     return _BLANK_RUN_RE.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+# A fenced block as Python-Markdown's fenced_code writes it: its language, then the code, escaped (no "<").
+_FENCED_CODE_RE = re.compile(r'<pre><code class="language-([\w+#.-]{1,40})">([^<]*)</code></pre>')
+
+
+def _highlighted(match: re.Match) -> str:
+    language, code = match.groups()
+    try:
+        lexer = get_lexer_by_name(language, stripnl=False)
+    except ClassNotFound:
+        return match.group(0)  # a language Pygments does not know: plain code, as written
+    tokens = highlight(html.unescape(code), lexer, HtmlFormatter(nowrap=True))
+    return (
+        f'<div class="code"><span class="code__language">{html.escape(lexer.name)}</span>'
+        f'<pre><code class="language-{language}">{tokens}</code></pre></div>'
+    )
+
+
+def highlight_code(fragment: str) -> str:
+    """Colour the fenced code blocks that name a language Pygments knows, with CSS classes only, under
+    a visible label naming the language. Classes, not inline styles: the palette is the stylesheet's
+    (light and dark), and the sanitizer still judges every tag the highlighter writes."""
+    return _FENCED_CODE_RE.sub(_highlighted, fragment)
 
 
 def _allow_attribute(tag: str, name: str, value: str) -> bool:
@@ -273,7 +309,7 @@ def clean_html(fragment: str) -> str:
 def render_markdown(text: str) -> str:
     """The whole pipeline, in process and without limits. A new Markdown per call: it is stateful."""
     md = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
-    return clean_html(md.convert(normalise(text)))
+    return clean_html(highlight_code(md.convert(normalise(text))))
 
 
 _warmed_up = False
@@ -290,7 +326,7 @@ def render_body(text: str, *, time_limit: float = RENDER_TIME_LIMIT) -> str:
         raise RenderError(TOO_LONG.format(n=len(text), limit=MAX_BODY_CHARS))
     if not _warmed_up:
         # Lazy imports (Markdown extensions, html5lib builders) here, in the parent, before any fork.
-        render_markdown("# w\n\n*w* [w](/w)")
+        render_markdown("# w\n\n*w* [w](/w)\n\n```python\nw = 1\n```")
         _warmed_up = True
     try:
         return run_with_time_limit(render_markdown, (text,), time_limit)

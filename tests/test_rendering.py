@@ -221,7 +221,8 @@ def test_classes_are_allowlisted():
     out = render_markdown(
         '```python\nx = 1\n```\n\nText\n{: .evil #x }\n\n<div class="footnote evil">d</div>'
     )
-    assert '<pre><code class="language-python">x = 1\n</code></pre>' in out
+    code = html5lib.parseFragment(out, namespaceHTMLElements=False).find(".//code")
+    assert code.get("class") == "language-python" and "".join(code.itertext()) == "x = 1\n"
     assert "evil" not in out
 
 
@@ -444,7 +445,8 @@ def test_closed_elements_still_go_with_their_content(body):
 
 def test_tags_in_code_are_untouched_by_the_unclosed_check():
     out = render_markdown("Style it:\n\n```html\n<style>\nbody { margin: 0 }\n```\n\nThen `<script>` runs.")
-    assert '<code class="language-html">&lt;style&gt;\nbody { margin: 0 }\n</code>' in out
+    block = html5lib.parseFragment(out, namespaceHTMLElements=False).find(".//pre/code")
+    assert "".join(block.itertext()) == "<style>\nbody { margin: 0 }\n"
     assert "<code>&lt;script&gt;</code> runs." in out
 
 
@@ -454,3 +456,60 @@ def test_many_stray_openers_cost_one_search_each_kind():
     out = rendering.clean_html("<style>x" * 50_000)
     assert out.count("&lt;style&gt;x") == 50_000
     assert rendering.escape_unclosed("<!--x " * 50_000).count("&lt;!--x ") == 50_000
+
+
+# Highlighted code (Step 10)
+
+
+def code_blocks(out):
+    """[(label or None, code element)] for each <pre><code> of the output, in order."""
+    root = html5lib.parseFragment(out, namespaceHTMLElements=False)
+    blocks = []
+    for pre in root.iter("pre"):
+        wrapper = next((div for div in root.iter("div") if pre in list(div)), None)
+        label = wrapper.find("span") if wrapper is not None else None
+        blocks.append((None if label is None else label.text, pre.find("code")))
+    return blocks
+
+
+def test_a_fenced_block_with_a_known_language_is_highlighted_under_its_label():
+    source = 'def total(items):\n    return sum(i for i in items if i < 10)  # "cap" & more\n'
+    out = render_markdown(f"```python\n{source}```")
+    [(label, code)] = code_blocks(out)
+    assert label == "Python"
+    assert "".join(code.itertext()) == source  # every character kept, in order
+    classes = {span.get("class") for span in code.iter("span")}
+    assert {"k", "nf", "mi", "c1"} <= classes  # keyword, function name, number, comment
+    assert classes <= rendering.HIGHLIGHT_CLASSES
+    assert "style=" not in out  # colours come from the stylesheet only
+    assert clean_html(out) == out
+
+
+@pytest.mark.parametrize(
+    "fence",
+    ["```\nx < y\n```", "```no-such-language\nx < y\n```", "    x < y"],
+    ids=["no language", "unknown language", "indented"],
+)
+def test_other_code_blocks_stay_plain(fence):
+    out = render_markdown(fence)
+    [(label, code)] = code_blocks(out)
+    assert label is None and list(code.iter("span")) == [] and code.text == "x < y\n"
+
+
+def test_highlighted_code_cannot_break_out_of_its_block():
+    hostile = '</code></pre><script>alert(1)</script><img src=x onerror=alert(2)>"><b>'
+    out = render_markdown(f"```html\n{hostile}\n```\n\nAfter.")
+    [(label, code)] = code_blocks(out)
+    assert label == "HTML" and "".join(code.itertext()) == hostile + "\n"
+    root = html5lib.parseFragment(out, namespaceHTMLElements=False)
+    assert [el.tag for el in root.iter() if el.tag in ("script", "img", "b")] == []
+    assert out.endswith("<p>After.</p>")
+
+
+def test_highlight_classes_written_by_hand_are_kept_only_on_spans():
+    out = render_markdown(
+        '<span class="k" onclick="alert(1)">a</span> <span class="evil">b</span> <p class="k">c</p>'
+        ' <div class="code" style="color:red">d</div>'
+    )
+    assert '<span class="k">a</span>' in out and "<span>b</span>" in out
+    assert "onclick" not in out and "evil" not in out and '<p class="k">' not in out and "style" not in out

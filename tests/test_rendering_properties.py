@@ -34,9 +34,10 @@ PROPERTY_SETTINGS = settings(
 
 # Text structure and nothing else: what Markdown (with extra, toc, sane_lists and smarty) makes, and the
 # same elements written as raw HTML. No h1: the page title is the h1, so a body's h1 becomes an h2. div
-# is there for the footnotes block: a bare div is plain structure, and only its class is checked.
+# is there for the footnotes block and a highlighted code block, span for the highlighter's tokens and
+# the block's language label: bare, both are plain structure, and only their classes are checked.
 OUTPUT_TAGS = {
-    *("p", "br", "hr", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "div"),
+    *("p", "br", "hr", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "div", "span"),
     *("a", "strong", "em", "b", "i", "s", "del", "ins", "mark", "sub", "sup", "abbr", "code", "kbd", "img"),
     *("ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "th", "td"),
 }
@@ -117,6 +118,9 @@ HEADING_ID = matches(r"[\w-][\w:.-]{0,127}")
 FOOTNOTE_ID = matches(r"fn(ref[0-9]*)?:[\w:.-]{1,64}")
 # A fenced block's language (```python, ```c++, ```c#), a hook for highlighting: one class, no spaces.
 CODE_LANGUAGE = matches(r"language-[\w+#.-]{1,40}")
+# A highlighter's token name, which only colours text: Pygments' short names ("k", "s2", "cpf"), one to
+# three lower-case letters and digits; or the label naming the block's language.
+CODE_TOKEN_OR_LABEL = matches(r"[a-z][a-z0-9]{0,2}|code__language")
 
 # Per element, the attributes it may carry and what each may hold. href and src take any value here:
 # their scheme is judged for every element below, with the ways a browser may read it.
@@ -132,7 +136,8 @@ ATTRIBUTES_BY_ELEMENT = {
     "ol": {"start": any_value},  # a list that starts at 3
     "th": {"align": any_value, "scope": any_value},  # tables align by attribute: style is never kept
     "td": {"align": any_value},
-    "div": {"class": one_of("footnote")},  # the footnotes block, the only div
+    "div": {"class": one_of("footnote", "code")},  # the footnotes block, a highlighted code block
+    "span": {"class": CODE_TOKEN_OR_LABEL},
     "code": {"class": CODE_LANGUAGE},
     "sup": {"id": FOOTNOTE_ID},
     "li": {"id": FOOTNOTE_ID},
@@ -195,7 +200,8 @@ def violations(out):
         ("<script>alert(1)</script>", "<script> element"),
         ("<table><tr><td><style>p{}</style></td></tr></table>", "<style> element"),
         ("<h1>Title</h1>", "<h1> element"),
-        ("<span>x</span>", "<span> element"),
+        ("<section>x</section>", "<section> element"),
+        ('<span class="evil">x</span>', "class='evil' not allowed on <span>"),
         ("<!-- note -->", "comment"),
         ('<div class="evil">x</div>', "class='evil' not allowed on <div>"),
         ('<div class="footnote evil">x</div>', "class='footnote evil' not allowed on <div>"),
