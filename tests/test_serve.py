@@ -64,7 +64,8 @@ def wait_until_up(server, base, log, path):
         try:
             DIRECT.open(base + path, timeout=2).close()
             return
-        except urllib.error.HTTPError:
+        except urllib.error.HTTPError as answer:
+            answer.close()  # it holds the connection open
             return  # answering, if not with a 200
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
