@@ -48,6 +48,18 @@ def absolute_links(html, base_url):
     return _URL_ATTRIBUTE.sub(lambda m: f'{m[1]}{urljoin(base_url, m[2])}"', html)
 
 
+# Our own figure markup (articles/figures.py; bodies cannot write <picture> or <source>): feed readers
+# show a plain <img> best, and a srcset's URLs are not resolved against the feed by any of them.
+_PICTURE_PARTS = re.compile(
+    r'</?picture>|<source [^>]*>| (?:srcset|sizes|loading|decoding|class)="[^"]*"(?=[^<]*>)'
+)
+
+
+def for_feed_readers(html, base_url):
+    """Body HTML as a feed carries it: plain images, every link and image address absolute."""
+    return absolute_links(_PICTURE_PARTS.sub("", html), base_url)
+
+
 def html_text(value):
     """Plain text as HTML text: what a reader that decodes RSS titles as HTML shows as it was written."""
     # Quotes need no escaping in HTML text: left alone, readers that show titles as plain text show them.
@@ -106,6 +118,7 @@ class LatestFeed(Feed):
         return (
             self.articles(obj)
             .defer("body", "search_vector")  # the Markdown source and the search index are not shown
+            .select_related("hero")
             .prefetch_related("authors", "tags")
             .order_by("-published_at", "-id")[:FEED_LENGTH]
         )
@@ -168,7 +181,7 @@ class LatestFeed(Feed):
 
     def item_extra_kwargs(self, item):
         return {
-            "content": absolute_links(item.body_html, self.item_link(item)),
+            "content": for_feed_readers(item.body_html, self.item_link(item)),
             "authors": [
                 (xml_text(author.name), absolute(author.get_absolute_url())) for author in item.authors.all()
             ],

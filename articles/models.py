@@ -3,6 +3,7 @@ import secrets
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -10,7 +11,7 @@ from django.utils.text import slugify
 from taggit.managers import TaggableManager
 from taggit.models import ItemBase, TagBase
 
-from articles import images, rendering
+from articles import figures, images, rendering
 
 
 def user_stamp():
@@ -160,6 +161,190 @@ class TaggedArticle(ItemBase):
         ]
 
 
+class ImageQuerySet(models.QuerySet):
+    def search(self, text):
+        """Images whose alt text, caption, credit or file name holds every word of ``text``."""
+        images_found = self
+        for word in text.split()[:10]:
+            images_found = images_found.filter(
+                models.Q(alt__icontains=word)
+                | models.Q(caption__icontains=word)
+                | models.Q(credit__icontains=word)
+                | models.Q(original_filename__icontains=word)
+            )
+        return images_found
+
+
+class Image(models.Model):
+    """A picture of the library: a story's hero, a figure in its body, a gallery's frame.
+
+    The file is the sanitised copy images.prepare_upload() made; renditions are written once, on the
+    first save after the file changes, and named in ``renditions`` (images.write_renditions).
+    """
+
+    file = models.ImageField(
+        upload_to="library/%Y/%m/",
+        help_text="JPEG, PNG, WebP or GIF, at least 1200 px wide for sharp social cards.",
+    )
+    alt = models.CharField(
+        "alt text",
+        max_length=250,
+        help_text="What the image shows, for readers who cannot see it.",
+    )
+    caption = models.CharField(max_length=300, blank=True, help_text="Shown under the image.")
+    credit = models.CharField(max_length=200, help_text="Photographer or agency.")
+    # Where the subject is, as fractions of the width and height: crops (teasers, galleries, social
+    # cards) keep this point in view.
+    focal_x = models.FloatField(
+        "focal point across", default=0.5, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
+    focal_y = models.FloatField(
+        "focal point down", default=0.5, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
+    original_filename = models.CharField(max_length=255, blank=True, editable=False)
+    # SHA-256 of the file as it came, before it was cleaned: the same file imported twice is one image.
+    checksum = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    width = models.PositiveIntegerField(default=0, editable=False)
+    height = models.PositiveIntegerField(default=0, editable=False)
+    renditions = models.JSONField(default=dict, blank=True, editable=False)
+    uploaded_at = models.DateTimeField(default=timezone.now, editable=False)
+    uploaded_by = user_stamp()
+
+    PLAIN_TEXT_FIELDS = ("alt", "caption", "credit")
+
+    objects = ImageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+    def __str__(self):
+        return self.alt or self.original_filename or f"Image {self.pk}"
+
+    def save(self, *args, **kwargs):
+        for name in self.PLAIN_TEXT_FIELDS:
+            setattr(self, name, rendering.strip_controls(getattr(self, name)))
+        # An upload not yet stored: saving the row writes it (FileField.pre_save), so it is this save's.
+        new_upload = bool(self.file) and not self.file._committed
+        with transaction.atomic():
+            try:
+                super().save(*args, **kwargs)
+            except BaseException:
+                if new_upload and self.file._committed:  # stored, then the row failed
+                    self.file.storage.delete(self.file.name)
+                raise
+            if new_upload:
+                self._delete_if_rolled_back([self.file.name])
+            self.refresh_renditions()
+            self.render_stories_again()
+
+    def render_stories_again(self):
+        """Bodies hold their figures' alt text, caption and URLs: render the ones showing this again."""
+        for article in Article.objects.filter(figures=self):
+            article.render_body(force=True)
+            Article.objects.filter(pk=article.pk).update(
+                body_html=article.body_html,
+                renderer_version=article.renderer_version,
+                excerpt=article.excerpt,
+            )
+
+    def refresh_renditions(self):
+        """Write the renditions once, when the file changes: never while serving a page."""
+        source = self.file.name if self.file else ""
+        if self.renditions.get("source", "") == source:
+            return
+        stale = self.renditions
+        storage = self.file.storage
+        self.renditions = images.write_renditions(source, storage) if source else {}
+        self.width, self.height = self.renditions.get("width", 0), self.renditions.get("height", 0)
+        self._delete_if_rolled_back(images.rendition_names(self.renditions))
+        type(self).objects.filter(pk=self.pk).update(
+            renditions=self.renditions, width=self.width, height=self.height
+        )
+        if stale:
+            # Once the row names the new set for good: a rolled-back save keeps the old one in use. Robust:
+            # a storage blip then is logged, not an error page for an editor whose save went through.
+            transaction.on_commit(lambda: images.delete_renditions(stale, storage), robust=True)
+
+    def add_missing_formats(self):
+        """Write the formats this image's renditions lack (AVIF, for images from before it)."""
+        renditions = images.add_missing_formats(self.renditions, self.file.storage)
+        if renditions is not self.renditions:
+            self.renditions = renditions
+            type(self).objects.filter(pk=self.pk).update(renditions=renditions)
+            self.render_stories_again()
+
+    def _delete_if_rolled_back(self, names):
+        images.delete_if_rolled_back(names, self.file.storage, self._state.db)
+
+    # Presentation helpers: cheap string work over the stored rendition names, no storage I/O.
+
+    def rendition_urls(self, kind):
+        """[(width, url)] of one format's renditions, narrowest first; [] when there are none."""
+        # A page asks for the same URLs several times (preload, srcset, fallback, social card, JSON-LD),
+        # and storage.url() is not free (an S3 storage signs or formats each one): once per object.
+        renditions = self.renditions
+        kept_for, urls = self.__dict__.get("_rendition_urls_kept", (None, {}))
+        if kept_for is not renditions:  # new renditions written since: start over
+            urls = {}
+            self.__dict__["_rendition_urls_kept"] = (renditions, urls)
+        if kind not in urls:
+            storage = self.file.storage
+            sizes = renditions.get("sizes", [])
+            # A format is offered only when every width has it (AVIF is added to older images later).
+            urls[kind] = (
+                [(size["width"], storage.url(size[kind])) for size in sizes]
+                if sizes and all(size.get(kind) for size in sizes)
+                else []
+            )
+        return urls[kind]
+
+    def srcset(self, kind):
+        return ", ".join(f"{url} {width}w" for width, url in self.rendition_urls(kind))
+
+    @property
+    def avif_srcset(self):
+        return self.srcset("avif")
+
+    @property
+    def webp_srcset(self):
+        return self.srcset("webp")
+
+    @property
+    def jpeg_srcset(self):
+        return self.srcset("jpeg")
+
+    @property
+    def fallback_url(self):
+        """A mid-sized JPEG for browsers that ignore srcset."""
+        urls = self.rendition_urls("jpeg")
+        fitting = [url for width, url in urls if width <= 1200]
+        return (fitting or [url for _, url in urls] or [""])[-1]
+
+    @property
+    def largest_url(self):
+        """The largest JPEG: what social networks, search engines and "view full size" get."""
+        urls = self.rendition_urls("jpeg")
+        return urls[-1][1] if urls else ""
+
+    @property
+    def thumbnail_url(self):
+        urls = self.rendition_urls("webp")
+        return urls[0][1] if urls else ""
+
+    @property
+    def focus_class(self):
+        """The class that crops this picture around its focal point (object-fit: cover pictures)."""
+        return figures.focus_class(self.focal_x, self.focal_y)
+
+    @property
+    def has_renditions(self):
+        return bool(self.renditions.get("sizes"))
+
+    def used_in(self):
+        """The stories that show this image, as hero or in the body."""
+        return Article.objects.filter(models.Q(hero=self) | models.Q(figures=self)).distinct()
+
+
 class ArticleQuerySet(models.QuerySet):
     @staticmethod
     def public_at(now, via=""):
@@ -203,7 +388,7 @@ class ArticleQuerySet(models.QuerySet):
 
     def for_teasers(self):
         # Teasers never show the body: leave the largest columns in the database.
-        return self.select_related("section").defer("body", "body_html", "search_vector")
+        return self.select_related("section", "hero").defer("body", "body_html", "search_vector")
 
     def open_to(self, user):
         """What a member of the newsroom may open, in the admin or as a preview: an editor (who may publish)
@@ -233,27 +418,30 @@ class Article(models.Model):
     )
     body = models.TextField(
         max_length=rendering.MAX_BODY_CHARS,
-        help_text="Markdown: ## for section headings, ### for sub-headings, [text](https://…) for links.",
+        help_text=(
+            "Markdown: ## for section headings, ### for sub-headings, [text](https://…) for links. "
+            "“Insert image” adds a picture of the library on its own line, ![alt text](image:42); "
+            "add {.wide} or {.full-bleed} after it for a larger layout. Pictures on consecutive lines "
+            "make a gallery."
+        ),
     )
     body_html = models.TextField(editable=False, default="")
     renderer_version = models.PositiveSmallIntegerField(editable=False, default=0)
     reading_time = models.PositiveSmallIntegerField(editable=False, default=1, help_text="Minutes.")
     excerpt = models.CharField(max_length=300, editable=False, default="")
 
-    hero_image = models.ImageField(
-        upload_to="articles/%Y/%m/",
+    hero = models.ForeignKey(
+        Image,
+        null=True,
         blank=True,
-        help_text="JPEG, PNG, WebP or GIF, at least 1200 px wide for sharp social cards.",
+        on_delete=models.SET_NULL,  # the library refuses to delete a published story's (articles/admin)
+        related_name="hero_of",
+        verbose_name="hero image",
+        help_text="From the image library: at least 1200 px wide for sharp social cards.",
     )
-    hero_renditions = models.JSONField(default=dict, blank=True, editable=False)
-    hero_alt = models.CharField(
-        "hero alt text",
-        max_length=250,
-        blank=True,
-        help_text="What the image shows, for readers who cannot see it. Required with an image.",
-    )
-    hero_caption = models.CharField(max_length=300, blank=True)
-    hero_credit = models.CharField(max_length=200, blank=True, help_text="Photographer or agency.")
+    # The library images the body shows, kept by render_body: the image's "used in" list, and which
+    # stories to render again when an image's alt text or caption changes.
+    figures = models.ManyToManyField(Image, blank=True, editable=False, related_name="figure_in")
 
     section = models.ForeignKey(
         Section, null=True, blank=True, on_delete=models.PROTECT, related_name="articles"
@@ -295,15 +483,7 @@ class Article(models.Model):
 
     # What a reader sees as the story: changing any of these on a live article counts as an update.
     READER_TEXT_FIELDS = ("title", "standfirst", "body")
-    PLAIN_TEXT_FIELDS = (
-        "title",
-        "standfirst",
-        "hero_alt",
-        "hero_caption",
-        "hero_credit",
-        "seo_title",
-        "seo_description",
-    )
+    PLAIN_TEXT_FIELDS = ("title", "standfirst", "seo_title", "seo_description")
 
     objects = ArticleQuerySet.as_manager()
 
@@ -335,22 +515,14 @@ class Article(models.Model):
         text = tuple(getattr(self, name) for name in self.READER_TEXT_FIELDS)
         if self.is_live and getattr(self, "_loaded_text", text) != text:
             self.revised_at = timezone.now()
-        # An upload not yet stored: saving the row writes it (FileField.pre_save), so it is this save's.
-        new_upload = bool(self.hero_image) and not self.hero_image._committed
-        # One transaction with the renditions, so whatever runs on commit sees the finished article.
         with transaction.atomic():
-            try:
-                super().save(*args, **kwargs)
-            except BaseException:
-                if new_upload and self.hero_image._committed:  # stored, then the row failed (a taken slug)
-                    self.hero_image.storage.delete(self.hero_image.name)
-                raise
-            if new_upload:
-                self._delete_if_rolled_back([self.hero_image.name])
+            super().save(*args, **kwargs)
             self._loaded_text = text
             self._loaded_status = self.status
             self._loaded_published_at = self.published_at
-            self.refresh_renditions()
+            figure_ids = self.__dict__.pop("_figure_ids", None)
+            if figure_ids is not None:
+                self.figures.set(figure_ids)
 
     def get_absolute_url(self):
         return reverse("articles:detail", kwargs={"slug": self.slug})
@@ -383,9 +555,7 @@ class Article(models.Model):
             section=self.section_id,
             tags=list(self.tags.all()),
             authors=list(self.authors.all()),
-            hero_image=self.hero_image,
-            hero_alt=self.hero_alt,
-            hero_credit=self.hero_credit,
+            hero=self.hero,
         )
         return list(problems.values())
 
@@ -396,8 +566,6 @@ class Article(models.Model):
 
     def clean(self):
         errors = {}
-        if self.hero_image and not self.hero_alt.strip():
-            errors["hero_alt"] = "Describe the hero image for readers who cannot see it."
         try:
             self.render_body()
         except rendering.RenderError as exc:
@@ -413,77 +581,48 @@ class Article(models.Model):
         )
         if up_to_date and not force:
             return
-        self.body_html = rendering.render_body(self.body)
+        rendered = self._rendered()
+        self.body_html = rendered.html
         self.renderer_version = rendering.RENDERER_VERSION
         self.reading_time = rendering.reading_time_minutes(self.body)
         self.excerpt = rendering.plain_excerpt(self.body_html)
         self._rendered_body = self.body
+        self._figure_ids = rendered.image_ids
 
-    def refresh_renditions(self):
-        """Write the hero renditions once, when the image changes: never while serving a page."""
-        source = self.hero_image.name if self.hero_image else ""
-        if self.hero_renditions.get("source", "") == source:
-            return
-        stale = self.hero_renditions
-        storage = self.hero_image.storage
-        self.hero_renditions = images.write_renditions(source, storage) if source else {}
-        self._delete_if_rolled_back(images.rendition_names(self.hero_renditions))
-        type(self).objects.filter(pk=self.pk).update(hero_renditions=self.hero_renditions)
-        if stale:
-            # Once the row names the new set for good: a rolled-back save keeps the old one in use. Robust:
-            # a storage blip then is logged, not an error page for an editor whose save went through.
-            transaction.on_commit(lambda: images.delete_renditions(stale, storage), robust=True)
+    def rendered_body_html(self):
+        """The body as it would be stored, without storing it: the admin's preview."""
+        return self._rendered().html
 
-    def _delete_if_rolled_back(self, names):
-        images.delete_if_rolled_back(names, self.hero_image.storage, self._state.db)
+    def _rendered(self):
+        rendered = rendering.render_story_limited(self.body, story_media(self.body))
+        if rendered.missing_image_ids:
+            numbers = ", ".join(f"image:{number}" for number in rendered.missing_image_ids)
+            raise rendering.RenderError(
+                f"The body shows {numbers}, which the image library does not have. "
+                "Pick the picture again with “Insert image”."
+            )
+        return rendered
 
-    # Presentation helpers: cheap string work over the stored rendition names, no storage I/O.
-
-    def _rendition_urls(self, kind):
-        # A page asks for the same URLs several times (preload, srcset, fallback, social card, JSON-LD),
-        # and storage.url() is not free (an S3 storage signs or formats each one): once per object.
-        renditions = self.hero_renditions
-        kept_for, urls = self.__dict__.get("_rendition_urls_kept", (None, {}))
-        if kept_for is not renditions:  # new renditions written since: start over
-            urls = {}
-            self.__dict__["_rendition_urls_kept"] = (renditions, urls)
-        if kind not in urls:
-            storage = self.hero_image.storage
-            urls[kind] = [(size["width"], storage.url(size[kind])) for size in renditions.get("sizes", [])]
-        return urls[kind]
-
-    def hero_srcset(self, kind):
-        return ", ".join(f"{url} {width}w" for width, url in self._rendition_urls(kind))
-
-    @property
-    def hero_webp_srcset(self):
-        return self.hero_srcset("webp")
-
-    @property
-    def hero_jpeg_srcset(self):
-        return self.hero_srcset("jpeg")
-
-    @property
-    def hero_fallback_url(self):
-        """A mid-sized JPEG for browsers that ignore srcset."""
-        urls = self._rendition_urls("jpeg")
-        fitting = [url for width, url in urls if width <= 1200]
-        return (fitting or [url for _, url in urls] or [""])[-1]
+    # The hero as templates, feeds and emails ask for it; empty strings without one.
 
     @property
     def hero_social_url(self):
-        """The largest JPEG: what social networks and search engines fetch."""
-        urls = self._rendition_urls("jpeg")
-        return urls[-1][1] if urls else ""
+        return self.hero.largest_url if self.hero else ""
 
     @property
     def hero_thumbnail_url(self):
-        urls = self._rendition_urls("webp")
-        return urls[0][1] if urls else ""
+        return self.hero.thumbnail_url if self.hero else ""
 
     @property
     def description(self):
         return self.seo_description or self.standfirst or self.excerpt
+
+
+def story_media(body):
+    """The library images a body names, ready for the renderer's child process."""
+    numbers = figures.references(body)
+    library = Image.objects.filter(pk__in=numbers) if numbers else ()
+    return rendering.StoryMedia(images={image.pk: figures.FigureImage.of(image) for image in library})
 
 
 def _is_live(status, published_at):
@@ -511,7 +650,7 @@ def check_tag_names(names):
             raise ValidationError(f"A tag needs a letter or a digit: “{name}” has none.")
 
 
-def publishing_problems(*, standfirst, section, tags, authors, hero_image, hero_alt, hero_credit):
+def publishing_problems(*, standfirst, section, tags, authors, hero):
     """What an article still lacks before readers may see it: {field name: message}, one per item."""
     problems = {}
     if not (standfirst or "").strip():
@@ -522,10 +661,9 @@ def publishing_problems(*, standfirst, section, tags, authors, hero_image, hero_
         problems["tags"] = "Add at least one tag, so followers of that topic hear about the story."
     if not authors:
         problems["authors"] = "Add an author for the byline."
-    if hero_image and not (hero_alt or "").strip():
-        problems["hero_alt"] = "Describe the hero image in its alt text, for readers who cannot see it."
-    if hero_image and not (hero_credit or "").strip():
-        problems["hero_credit"] = "Credit the hero image: the photographer or agency."
+    # The library asks for both; an image from before it (moved in by migration 0013) may lack them.
+    if hero and not (hero.alt.strip() and hero.credit.strip()):
+        problems["hero"] = "Give the hero image its alt text and credit in the image library."
     return problems
 
 
@@ -612,7 +750,7 @@ class Revision(models.Model):
             tag_slugs={tag.name: tag.slug for tag in tags},
             section_id=article.section_id,
             author_ids=sorted(article.authors.values_list("pk", flat=True)),
-            hero_image=article.hero_image.name or "",
+            hero_id=article.hero_id,
             status=article.status,
             published_at=article.published_at.isoformat() if article.published_at else None,
         )
@@ -635,6 +773,10 @@ class Revision(models.Model):
         section_id = self.snapshot.get("section_id")
         if section_id is None or Section.objects.filter(pk=section_id).exists():
             article.section_id = section_id
+        if "hero_id" in self.snapshot:  # older snapshots named the file, before the library
+            hero_id = self.snapshot["hero_id"]
+            if hero_id is None or Image.objects.filter(pk=hero_id).exists():
+                article.hero_id = hero_id
         if user is not None:
             article.updated_by = user
         article.save()

@@ -1,28 +1,36 @@
 """Article body rendering: pasted Markdown -> sanitised HTML, stored in ``body_html``.
 
-Pipeline: ``normalise`` -> Python-Markdown -> ``highlight_code`` (Pygments, fenced blocks with a
-language) -> ``clean_html`` (bleach allowlist + ``_PostFilter``).
-``render_markdown`` is the pure pipeline; ``render_body`` adds the length and time limits.
+Pipeline: ``normalise`` -> Python-Markdown (with ``MediaBlocks``: library figures and embeds become
+placeholders) -> ``highlight_code`` (Pygments, fenced blocks with a language) -> ``clean_html`` (bleach
+allowlist + ``_PostFilter``) -> the placeholders replaced by figures and embeds we build ourselves.
+``render_markdown`` is the pure pipeline; ``render_body`` and ``render_story`` add the length and time
+limits.
 """
 
 import html
 import re
+import secrets
+from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
 
 import html5lib
 import markdown
 from bleach import html5lib_shim
 from bleach.sanitizer import Cleaner
 from django.conf import settings
+from markdown.blockprocessors import BlockProcessor
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
+from articles import figures
 from articles.timelimit import ChildDied, TimeLimitExceeded, run_with_time_limit
 
-RENDERER_VERSION = 4  # bump when the output changes, so stored body_html can be re-rendered
+RENDERER_VERSION = 5  # bump when the output changes, so stored body_html can be re-rendered
 
 # A long-read is ~60k characters; 200k leaves room for the longest features while keeping the worst
 # legitimate input well inside the time limit (a 200k-char article renders in well under a second).
@@ -272,11 +280,28 @@ class _PostFilter(html5lib_shim.Filter):
                         del attrs[key]
                 if name == "img" and (None, "src") not in attrs:
                     continue  # an image without a (safe) source shows nothing
+                if name == "img" and _is_external(attrs[(None, "src")], site_host):
+                    # Another site's picture would tell it who reads what: a link the reader may follow.
+                    yield from _link_instead(attrs)
+                    continue
                 href = attrs.get((None, "href"))
                 if href is not None and _is_external(href, site_host):
                     rel = attrs.get((None, "rel"), "").split()
                     attrs[(None, "rel")] = " ".join(rel + [r for r in EXTERNAL_REL if r not in rel])
             yield token
+
+
+def _link_instead(image_attrs):
+    """Tokens of a link to a picture on another site, named by its alt text."""
+    text = image_attrs.get((None, "alt"), "").strip() or "Picture"
+    yield {
+        "type": "StartTag",
+        "name": "a",
+        "namespace": None,
+        "data": {(None, "href"): image_attrs[(None, "src")], (None, "rel"): " ".join(EXTERNAL_REL)},
+    }
+    yield {"type": "Characters", "data": f"{text} (picture on another site)"}
+    yield {"type": "EndTag", "name": "a", "namespace": None}
 
 
 def clean_html(fragment: str) -> str:
@@ -306,17 +331,94 @@ def clean_html(fragment: str) -> str:
     return cleaned
 
 
+@dataclass(frozen=True)
+class StoryMedia:
+    """What a body may show beyond its text, looked up by the caller (the child has no database):
+    library images by number (figures.FigureImage) and embed facades by URL (trusted HTML)."""
+
+    images: dict = field(default_factory=dict)
+    embeds: dict = field(default_factory=dict)
+
+
+NO_MEDIA = StoryMedia()
+
+
+class Rendered(NamedTuple):
+    html: str
+    image_ids: tuple  # library images shown, in order of first appearance
+    embed_urls: tuple
+    missing_image_ids: tuple  # named by a figure line, not in the library
+
+
+class MediaBlocks(BlockProcessor):
+    """A paragraph of library figure lines, or a known embed URL alone on its line, becomes a
+    placeholder that ``render_story`` replaces after bleach with markup built by our own code.
+
+    The placeholder holds a random word chosen for this render, so no body can write one; and what
+    replaces it never passes through the sanitizer, which would strip the <picture> and <source>
+    it allows nobody else.
+    """
+
+    def __init__(self, parser, media, nonce):
+        super().__init__(parser)
+        self.media, self.nonce, self.items = media, nonce, []
+
+    def test(self, parent, block):
+        return block.strip() in self.media.embeds or figures.figure_lines(block) is not None
+
+    def run(self, parent, blocks):
+        block = blocks.pop(0)
+        placeholder = ElementTree.SubElement(parent, "p")
+        placeholder.text = f"media{self.nonce}x{len(self.items)}"
+        url = block.strip()
+        if url in self.media.embeds:
+            self.items.append(("embed", url))
+            return
+        # The first picture of a story may be in view at once: it alone is fetched without waiting.
+        first_screen = parent is self.parser.root and len(parent) <= 2
+        eager = first_screen and not any(kind == "figures" for kind, _ in self.items)
+        self.items.append(("figures", (figures.figure_lines(block), eager)))
+
+
 def render_markdown(text: str) -> str:
+    """The whole pipeline for a body without media, in process and without limits."""
+    return render_story(text, NO_MEDIA).html
+
+
+def render_story(text: str, media: StoryMedia) -> Rendered:
     """The whole pipeline, in process and without limits. A new Markdown per call: it is stateful."""
     md = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
-    return clean_html(highlight_code(md.convert(normalise(text))))
+    nonce = secrets.token_hex(8)
+    blocks = MediaBlocks(md.parser, media, nonce)
+    # After indented code (80), so four spaces still make code; before everything that reads "!" or "[".
+    md.parser.blockprocessors.register(blocks, "story_media", 75)
+    cleaned = clean_html(highlight_code(md.convert(normalise(text))))
+    image_ids, embed_urls, missing = [], [], []
+
+    def replace(match):
+        kind, item = blocks.items[int(match.group(1))]
+        if kind == "embed":
+            embed_urls.append(item)
+            return media.embeds[item]
+        lines, eager = item
+        for line in lines:
+            (image_ids if line.image_id in media.images else missing).append(line.image_id)
+        return figures.figures_html(lines, media.images, eager=eager)
+
+    final = re.sub(rf"<p>media{nonce}x(\d+)</p>", replace, cleaned)
+    return Rendered(final, *(tuple(dict.fromkeys(found)) for found in (image_ids, embed_urls, missing)))
 
 
 _warmed_up = False
 
 
 def render_body(text: str, *, time_limit: float = RENDER_TIME_LIMIT) -> str:
-    """Length check, then ``render_markdown`` in a forked child that is killed after ``time_limit``.
+    """``render_story`` for text that shows no media (tag descriptions), as HTML."""
+    return render_story_limited(text, NO_MEDIA, time_limit=time_limit).html
+
+
+def render_story_limited(text: str, media: StoryMedia, *, time_limit: float = RENDER_TIME_LIMIT) -> Rendered:
+    """Length check, then ``render_story`` in a forked child that is killed after ``time_limit``.
 
     Python-Markdown has super-linear cases ('[' * 100000 takes >10 s) and a thread cannot be stopped.
     Raises RenderError, with a message for the author, instead of hanging.
@@ -329,7 +431,7 @@ def render_body(text: str, *, time_limit: float = RENDER_TIME_LIMIT) -> str:
         render_markdown("# w\n\n*w* [w](/w)\n\n```python\nw = 1\n```")
         _warmed_up = True
     try:
-        return run_with_time_limit(render_markdown, (text,), time_limit)
+        return run_with_time_limit(render_story, (text, media), time_limit)
     except TimeLimitExceeded:
         raise RenderError(TOO_SLOW.format(limit=time_limit, s="" if time_limit == 1 else "s")) from None
     except ChildDied:

@@ -3,15 +3,13 @@
 import datetime
 import difflib
 
-from articles.models import Author, Section
+from articles.models import Author, Image, Section
 
 # What a restore brings back beside the title and body (Revision.restore), in the change form's order,
 # then the publishing state, which only the history shows.
 RESTORED_FIELDS = [
     ("standfirst", "Standfirst"),
-    ("hero_alt", "Hero alt text"),
-    ("hero_caption", "Hero caption"),
-    ("hero_credit", "Hero credit"),
+    ("hero_id", "Hero image"),
     ("section_id", "Section"),
     ("author_ids", "Authors"),
     ("tags", "Tags"),
@@ -51,12 +49,15 @@ def _comparable(name, value):
 
 
 def snapshot_names(revisions):
-    """{"section_id": {id: name}, "author_ids": {id: name}} for every id these revisions hold: two queries."""
+    """{"section_id": {id: name}, "author_ids": {id: name}, "hero_id": {id: alt text}} for every id
+    these revisions hold: three queries."""
     section_ids = {revision.snapshot.get("section_id") for revision in revisions} - {None}
     author_ids = {pk for revision in revisions for pk in revision.snapshot.get("author_ids", [])}
+    hero_ids = {revision.snapshot.get("hero_id") for revision in revisions} - {None}
     return {
         "section_id": dict(Section.objects.filter(pk__in=section_ids).values_list("pk", "name")),
         "author_ids": dict(Author.objects.filter(pk__in=author_ids).values_list("pk", "name")),
+        "hero_id": dict(Image.objects.filter(pk__in=hero_ids).values_list("pk", "alt")),
     }
 
 

@@ -9,7 +9,7 @@ import datetime
 from django.conf import settings
 from django.contrib.sitemaps import Sitemap
 from django.contrib.sitemaps import views as sitemap_views
-from django.db.models import Max, Subquery
+from django.db.models import Max, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_safe
 
 from articles.feeds import xml_text
 from articles.links import absolute
-from articles.models import Article, Author, Section, Tag
+from articles.models import Article, Author, Image, Section, Tag
 
 NEWS_WINDOW = datetime.timedelta(hours=48)  # Google News reads articles of the last two days only
 NEWS_LIMIT = 1000  # and at most this many per news sitemap
@@ -44,7 +44,9 @@ class ArticleSitemap(SiteSitemap):
         # Oldest first, so that new articles land on the last page and earlier pages stay unchanged.
         return (
             Article.objects.published()
-            .only("slug", "published_at", "revised_at", "hero_image", "hero_renditions")
+            .only("slug", "published_at", "revised_at", "hero__file", "hero__renditions")
+            .select_related("hero")
+            .prefetch_related(Prefetch("figures", queryset=Image.objects.only("file", "renditions")))
             .order_by("published_at", "id")
         )
 
@@ -58,8 +60,11 @@ class ArticleSitemap(SiteSitemap):
     def _urls(self, page, protocol, domain):
         urls = super()._urls(page, protocol, domain)
         for url in urls:
-            image = url["item"].hero_social_url  # Google image sitemap: the largest JPEG rendition
-            url["images"] = [absolute(image)] if image else []
+            article = url["item"]
+            # Google's image sitemap: the largest JPEG rendition of the hero, then of each figure.
+            pictures = [article.hero, *article.figures.all()] if article.hero else article.figures.all()
+            found = dict.fromkeys(image.largest_url for image in pictures if image.largest_url)
+            url["images"] = [absolute(image) for image in found]
         return urls
 
 

@@ -233,8 +233,8 @@ def media_origins(media_url, s3_endpoint):
 
 # Nothing is allowed unless named: the site's own scripts and styles (none of them inline: public pages
 # carry only a JSON-LD data block, which is never executed), its own fetches (the admin's Markdown
-# preview), and pictures, also from https hosts because article bodies may show images by address.
-# No other site may frame a page.
+# preview), and pictures from the site and its media storage only: a body's picture from another site
+# becomes a link (articles/rendering.py), embeds show thumbnails stored here. No other site may frame a page.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [NONE],
@@ -243,7 +243,6 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": [SELF],
         "img-src": [
             SELF,
-            "https:",
             *media_origins(MEDIA_URL, STORAGES["default"].get("OPTIONS", {}).get("endpoint_url")),
         ],
         "base-uri": [NONE],

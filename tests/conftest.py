@@ -3,9 +3,14 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from articles import images
 from articles.models import Article
-from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, jpeg_upload
+from tests.factories import (
+    ArticleFactory,
+    AuthorFactory,
+    SectionFactory,
+    TagFactory,
+    library_image,
+)
 
 SEED_SLUG = "openai-foxconn-collaboration-ai-supply-chain-us-data-center-components"
 
@@ -75,9 +80,7 @@ def editor_client(client, editor):
 
 @pytest.fixture
 def article_with_image(db):
-    article = ArticleFactory(hero_alt="A blue test card")
-    article.hero_image = images.prepare_upload(jpeg_upload()).content
-    article.save()
+    article = ArticleFactory(hero=library_image(alt="A blue test card"))
     return Article.objects.get(pk=article.pk)
 
 

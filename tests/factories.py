@@ -4,16 +4,23 @@ import io
 import factory
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from PIL import Image
+from PIL import Image as PILImage
 
-from articles.models import Article, Author, Section, Tag
+from articles import images
+from articles.models import Article, Author, Image, Section, Tag
 
 
 def jpeg_upload(name="photo.jpg", size=(1800, 1000), colour=(30, 120, 200)):
     """A real JPEG, as a browser would upload it."""
     buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, "JPEG", quality=80)
+    PILImage.new("RGB", size, colour).save(buffer, "JPEG", quality=80)
     return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/jpeg")
+
+
+def library_image(alt="A blue test card", credit="Test Agency", caption="", upload=None, **fields):
+    """A library image made as the admin makes one: the upload checked and cleaned, renditions written."""
+    content = images.prepare_upload(upload or jpeg_upload()).content
+    return Image.objects.create(file=content, alt=alt, credit=credit, caption=caption, **fields)
 
 
 class SectionFactory(factory.django.DjangoModelFactory):

@@ -313,13 +313,13 @@ def test_render_body_stops_redos_input(body):
 def test_render_body_reports_errors_in_the_child(monkeypatch):
     monkeypatch.setattr(rendering, "_warmed_up", True)  # the parent's warm-up would call the patched function
 
-    def boom(text):
+    def boom(text, media):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(rendering, "render_markdown", boom)
+    monkeypatch.setattr(rendering, "render_story", boom)
     with pytest.raises(RenderError, match=r"could not be formatted \(RuntimeError: boom\)"):
         render_body("text")
-    monkeypatch.setattr(rendering, "render_markdown", lambda text: os._exit(3))
+    monkeypatch.setattr(rendering, "render_story", lambda text, media: os._exit(3))
     with pytest.raises(RenderError, match="stopped unexpectedly"):
         render_body("text")
 
@@ -349,7 +349,7 @@ def test_render_body_leaves_no_processes_or_pipes(monkeypatch):
         render_body("*fine*")
         with pytest.raises(RenderError):
             render_body("[" * 100_000, time_limit=0.2)
-    monkeypatch.setattr(rendering, "render_markdown", lambda text: os._exit(1))
+    monkeypatch.setattr(rendering, "render_story", lambda text, media: os._exit(1))
     with pytest.raises(RenderError):
         render_body("crash")
     assert open_fds() == before
@@ -513,3 +513,19 @@ def test_highlight_classes_written_by_hand_are_kept_only_on_spans():
     )
     assert '<span class="k">a</span>' in out and "<span>b</span>" in out
     assert "onclick" not in out and "evil" not in out and '<p class="k">' not in out and "style" not in out
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "![Rack](https://tracker.example/rack.jpg)",
+        '<img src="https://tracker.example/pixel.gif" alt="Rack">',
+        '<img src="//tracker.example/pixel.gif" alt="Rack">',
+        '<img src="/\\tracker.example/pixel.gif" alt="Rack">',
+    ],
+)
+def test_another_sites_picture_becomes_a_link_and_is_never_fetched(body):
+    html = render_markdown(body)
+    assert "<img" not in html
+    assert 'rel="noopener noreferrer">Rack (picture on another site)</a>' in html
+    assert render_markdown("![Rack](/media/rack.jpg)") == '<p><img alt="Rack" src="/media/rack.jpg"></p>'

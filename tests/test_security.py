@@ -407,3 +407,9 @@ def test_an_import_that_publishes_is_logged(tmp_path, db, audit_log, django_capt
         article, outcome = importing.import_file(story)
     assert outcome == "created"
     assert audit_lines(audit_log) == [("publish", article.pk, None, "import_markdown")]
+
+
+def test_pictures_come_from_the_site_and_its_media_only(client, db):
+    policy = client.get("/").headers["Content-Security-Policy"]
+    img_src = next(part for part in policy.split(";") if part.strip().startswith("img-src"))
+    assert img_src.split()[1:] == ["'self'"]  # local media: the site's own origin

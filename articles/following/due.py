@@ -85,20 +85,22 @@ class EmailedStory:
     tags: dict = field(default_factory=dict)  # tag id -> {"name", "url"}
 
 
-def _image(article, entry, display_width):
+def _image(hero, entry, display_width):
     if not entry or not entry.get("jpeg"):
         return None
     width = min(display_width, entry["width"])
     return {
-        "url": absolute(article.hero_image.storage.url(entry["jpeg"])),
-        "alt": article.hero_alt,
+        "url": absolute(hero.file.storage.url(entry["jpeg"])),
+        "alt": hero.alt,
         "width": width,
         "height": max(1, round(entry["height"] * width / entry["width"])),
     }
 
 
 def _story(article):
-    sizes = [entry for entry in article.hero_renditions.get("sizes", []) if entry.get("jpeg")]
+    hero_image = article.hero
+    renditions = hero_image.renditions if hero_image else {}
+    sizes = [entry for entry in renditions.get("sizes", []) if entry.get("jpeg")]
     # Sharp on high-density screens: the widest rendition up to twice the display width.
     fitting = [entry for entry in sizes if entry["width"] <= 2 * HERO_WIDTH]
     hero = (fitting or sizes or [None])[-1]
@@ -110,8 +112,8 @@ def _story(article):
         title=one_line(article.title),
         url=absolute(article.get_absolute_url()),
         summary=article.standfirst or article.excerpt,
-        hero=_image(article, hero, HERO_WIDTH),
-        thumb=_image(article, thumb, THUMB_WIDTH),
+        hero=_image(hero_image, hero, HERO_WIDTH),
+        thumb=_image(hero_image, thumb, THUMB_WIDTH),
     )
 
 
@@ -127,10 +129,11 @@ def candidate_stories(now):
             "standfirst",
             "excerpt",
             "published_at",
-            "hero_image",
-            "hero_alt",
-            "hero_renditions",
+            "hero__file",
+            "hero__alt",
+            "hero__renditions",
         )
+        .select_related("hero")
         .order_by("-published_at", "-id")
     )
     stories = {article.pk: _story(article) for article in articles}

@@ -7,6 +7,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from articles import figures
 from articles.links import absolute
 
 register = template.Library()
@@ -53,7 +54,9 @@ def article_json_ld(article):
     }
     if article.section:
         data["articleSection"] = article.section.name
-    if article.hero_social_url:
-        data["image"] = [absolute(article.hero_social_url)]
+    # The hero first (what a result shows), then every figure of the body, as search engines ask.
+    pictures = dict.fromkeys(filter(None, [article.hero_social_url, *figures.image_urls(article.body_html)]))
+    if pictures:
+        data["image"] = [absolute(url) for url in pictures]
     payload = json.dumps(data, ensure_ascii=False).translate(_JSON_SCRIPT_ESCAPES)
     return format_html('<script type="application/ld+json">{}</script>', mark_safe(payload))
