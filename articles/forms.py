@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.admin.widgets import AdminFileWidget
 
 from articles import images
-from articles.models import Article, Author, check_tag_names, publishing_problems
+from articles.models import Article, Author, Image, check_tag_names, publishing_problems
 
 
 class CheckedImageField(forms.ImageField):
@@ -30,13 +30,22 @@ class CheckedImageField(forms.ImageField):
         return attrs
 
 
-class ArticleAdminForm(forms.ModelForm):
-    hero_image = CheckedImageField(
-        required=False,
-        widget=AdminFileWidget,
-        help_text=Article._meta.get_field("hero_image").help_text,
-    )
+class ImageAdminForm(forms.ModelForm):
+    file = CheckedImageField(widget=AdminFileWidget, help_text=Image._meta.get_field("file").help_text)
 
+    class Meta:
+        model = Image
+        fields = ["file", "alt", "caption", "credit", "focal_x", "focal_y"]
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload is not None and upload is not self.initial.get("file"):
+            # What the editor called it: the stored name is a slug of it (images._safe_name).
+            self.instance.original_filename = getattr(self.files.get("file"), "name", "")[:255]
+        return upload
+
+
+class ArticleAdminForm(forms.ModelForm):
     class Meta:
         model = Article
         fields = [
@@ -44,10 +53,7 @@ class ArticleAdminForm(forms.ModelForm):
             "slug",
             "standfirst",
             "body",
-            "hero_image",
-            "hero_alt",
-            "hero_caption",
-            "hero_credit",
+            "hero",
             "section",
             "authors",
             "tags",
@@ -72,9 +78,7 @@ class ArticleAdminForm(forms.ModelForm):
             section=cleaned.get("section"),
             tags=cleaned.get("tags"),
             authors=cleaned.get("authors"),
-            hero_image=cleaned.get("hero_image"),
-            hero_alt=cleaned.get("hero_alt"),
-            hero_credit=cleaned.get("hero_credit"),
+            hero=cleaned.get("hero"),
         )
         if missing:
             self.add_error(None, "Not published yet: complete the items marked below, or save as a draft.")

@@ -47,11 +47,11 @@ class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocomp
         ("tags", admin.RelatedOnlyFieldListFilter),
         "published_at",
     ]
-    list_select_related = ["section"]
+    list_select_related = ["section", "hero"]
     search_fields = ["title", "standfirst", "body"]
     date_hierarchy = "published_at"
     prepopulated_fields = {"slug": ["title"]}
-    autocomplete_fields = ["authors", "section"]
+    autocomplete_fields = ["authors", "section", "hero"]
     readonly_fields = ["hero_preview", "preview_link", "created_by", "created_at", "updated_by", "updated_at"]
     # Writers draft; only those allowed to publish may touch what decides whether and when readers see it.
     publishing_fields = ["status", "published_at", "is_featured"]
@@ -60,7 +60,7 @@ class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocomp
     save_on_top = True
     fieldsets = [
         (None, {"fields": ["title", "slug", "standfirst", "body"]}),
-        ("Hero image", {"fields": ["hero_preview", "hero_image", "hero_alt", "hero_caption", "hero_credit"]}),
+        ("Hero image", {"fields": ["hero_preview", "hero"]}),
         ("Filing", {"fields": ["section", "authors", "tags"]}),
         (
             "Publishing",
@@ -80,7 +80,7 @@ class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocomp
 
     class Media:
         css = {"all": ["css/admin-article.css"]}
-        js = ["js/admin-markdown-preview.js"]
+        js = ["js/admin-markdown-preview.js", "js/admin-image-picker.js"]
 
     def get_queryset(self, request):
         # A writer never lists, opens or compares another writer's draft: every admin page of an article
@@ -170,11 +170,11 @@ class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocomp
     @admin.display(description="Current hero image")
     def hero_preview(self, article):
         if not article.hero_thumbnail_url:
-            return "No image yet."
+            return "No image yet: choose one from the library below, or add one with +."
         return format_html(
             '<img class="hero-preview" src="{}" alt="{}" width="320">',
             article.hero_thumbnail_url,
-            article.hero_alt,
+            article.hero.alt,
         )
 
     @admin.display(description="Preview link")
@@ -212,7 +212,7 @@ class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocomp
         if len(body) > rendering.MAX_BODY_CHARS:
             return JsonResponse({"error": "The body is too long to preview."}, status=400)
         try:
-            html = rendering.render_body(body)
+            html = Article(body=body).rendered_body_html()
         except rendering.RenderError as exc:
             return JsonResponse({"error": str(exc)}, status=400)
         return JsonResponse({"html": html})

@@ -13,8 +13,7 @@ import shutil
 import pytest
 from django.utils import timezone
 
-from articles import images
-from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, jpeg_upload
+from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, library_image
 
 # Playwright's sync API runs an event loop in the test thread, and Django then refuses ORM calls from
 # it (factories, the database flush between tests). Nothing in this project is async; set for the
@@ -91,11 +90,8 @@ def newsroom():
         tags=[tag, TagFactory(name="Manufacturing", slug="manufacturing")],
         published_at=now - datetime.timedelta(minutes=30),
         is_featured=True,
-        hero_alt="The foundry at dawn",
-        hero_credit="Agency photo",
+        hero=library_image(alt="The foundry at dawn", credit="Agency photo"),
     )
-    lead.hero_image = images.prepare_upload(jpeg_upload()).content
-    lead.save()
     return lead, tag
 
 
