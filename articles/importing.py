@@ -5,6 +5,8 @@ ImportFailure naming the line; the caller reports it and carries on with the nex
 """
 
 import datetime
+import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
 from articles import audit, images
-from articles.models import Article, Author, Revision, Section, Tag, check_tag_names
+from articles.models import Article, Author, Image, Revision, Section, Tag, check_tag_names
 
 KNOWN_KEYS = {
     "title",
@@ -31,6 +33,7 @@ KNOWN_KEYS = {
     "hero_alt",
     "hero_caption",
     "hero_credit",
+    "image_credit",
     "seo_title",
     "seo_description",
 }
@@ -150,12 +153,22 @@ def import_story(story):
 
     for field in Article.PLAIN_TEXT_FIELDS:
         setattr(article, field, str(meta.get(field) or "").strip())
-    article.body = story.body
+    article.body = _body_with_library_images(story)
     article.status = status
     article.published_at = story_published_at(story)
     article.section = _get_or_create_section(section_name) if section_name else None
-    if meta.get("hero_image") and not article.hero_image:
-        article.hero_image = _prepared_image(story)
+    if meta.get("hero_image") and not article.hero_id:
+        for key in ("hero_alt", "hero_credit"):
+            if not str(meta.get(key) or "").strip():
+                raise ImportFailure(story.line_of("hero_image"), f"{key!r} is required with a hero_image")
+        article.hero = _library_image(
+            story,
+            str(meta["hero_image"]),
+            line=story.line_of("hero_image"),
+            alt=str(meta["hero_alt"]).strip(),
+            caption=str(meta.get("hero_caption") or "").strip(),
+            credit=str(meta["hero_credit"]).strip(),
+        )
 
     try:
         article.full_clean(exclude=["tags"])
@@ -189,21 +202,73 @@ def _snapshot(article, authors=None, tags=None):
         for name in [*Article.PLAIN_TEXT_FIELDS, "body", "status", "published_at"]
     }
     fields["section"] = article.section_id
-    fields["hero_image"] = bool(article.hero_image)
+    fields["hero"] = article.hero_id
     fields["authors"] = sorted(a.pk for a in (authors if authors is not None else article.authors.all()))
     fields["tags"] = sorted(t.pk for t in (tags if tags is not None else article.tags.all()))
     return fields
 
 
-def _prepared_image(story):
-    path = (story.folder / str(story.meta["hero_image"])).resolve()
+# A standard Markdown image whose address is a path (not a URL, not already image:N), on its own line.
+_LOCAL_IMAGE_RE = re.compile(
+    r'^(?P<indent>[ ]{0,3})!\[(?P<alt>[^\]\n]*)\]\((?P<path>(?![a-zA-Z][a-zA-Z0-9+.-]*:|/)[^)\s"]+)'
+    r'(?:[ ]+"(?P<caption>[^"\n]*)")?\)(?P<rest>.*)$',
+    re.MULTILINE,
+)
+
+
+def _body_with_library_images(story):
+    """The body with each image that names a file beside the story imported into the library (once)
+    and pointed at it by number, as the admin's picker writes it."""
+    credit = str(story.meta.get("image_credit") or "").strip()
+
+    def into_library(match):
+        line = story.body_line + story.body.count("\n", 0, match.start())
+        alt = match["alt"].strip()
+        if not alt:
+            raise ImportFailure(
+                line, f"the image {match['path']} needs alt text: ![what it shows]({match['path']})"
+            )
+        if not credit:
+            raise ImportFailure(
+                line, "the story has images: add 'image_credit' (photographer or agency) to the front matter"
+            )
+        image = _library_image(
+            story, match["path"], line=line, alt=alt, caption=(match["caption"] or "").strip(), credit=credit
+        )
+        title = f' "{match["caption"]}"' if match["caption"] is not None else ""
+        return f"{match['indent']}![{alt}](image:{image.pk}{title}){match['rest']}"
+
+    return _LOCAL_IMAGE_RE.sub(into_library, story.body)
+
+
+def _library_image(story, relative_path, *, line, alt, caption, credit):
+    """The library image of a file beside the story: the one imported before, or a new one."""
+    folder = story.folder.resolve()
+    path = (folder / relative_path).resolve()
+    if not path.is_relative_to(folder):
+        raise ImportFailure(line, f"the image {relative_path} is outside the story's folder")
     if not path.is_file():
-        raise ImportFailure(story.line_of("hero_image"), f"hero image {path} does not exist")
+        raise ImportFailure(line, f"the image {path} does not exist")
+    data = path.read_bytes()
+    checksum = hashlib.sha256(data).hexdigest()
+    image = Image.objects.filter(checksum=checksum).first()
+    if image is not None:
+        return image
     with path.open("rb") as handle:
         try:
-            return images.prepare_upload(File(handle, name=path.name)).content
+            content = images.prepare_upload(File(handle, name=path.name)).content
         except ValidationError as exc:
-            raise ImportFailure(story.line_of("hero_image"), _join_messages(exc)) from None
+            raise ImportFailure(line, f"the image {relative_path}: {_join_messages(exc)}") from None
+    image = Image(
+        file=content,
+        alt=alt[:250],
+        caption=caption[:300],
+        credit=credit[:200],
+        original_filename=path.name[:255],
+    )
+    image.checksum = checksum
+    image.save()
+    return image
 
 
 def _get_or_create_section(name):

@@ -403,8 +403,7 @@ class ArticleGenerator:
         self.tag_range = (min(TAGS_PER_ARTICLE[0], len(tags)), min(TAGS_PER_ARTICLE[1], len(tags)))
         self.author_ids = [author.pk for author in authors]
         self.templates = [RenderedTemplate(template) for template in BODY_TEMPLATES]
-        self.hero_name, self.hero_renditions = hero
-        self.no_renditions = {}
+        self.hero_id = hero
         self.persons = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
         vocabulary = COMPANIES + PRODUCTS + TECHS + INDUSTRIES + CITIES + ROLES + VERDICTS + self.persons
         vocabulary += [str(n) for n in range(1, 1000)]
@@ -473,10 +472,7 @@ class ArticleGenerator:
             "status": status,
             "is_featured": featured,
             "published_at": published_at,
-            "hero_image": self.hero_name if hero else "",
-            "hero_renditions": self.hero_renditions if hero else self.no_renditions,
-            "hero_alt": "An illustration of server racks with light trails" if hero else "",
-            "hero_credit": "Conclave illustration" if hero else "",
+            "hero_id": self.hero_id if hero else None,
         }
         low, high = self.tag_range
         wanted = rng.randint(low, high)

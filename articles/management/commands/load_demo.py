@@ -8,6 +8,7 @@ from django.utils import timezone
 from articles import images
 from articles.importing import ImportFailure, import_story, parse_story, story_published_at
 from articles.management.hero_drawing import draw_hero
+from articles.models import Image
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 
@@ -35,9 +36,15 @@ class Command(BaseCommand):
                 article, outcome = import_story(story)
             except ImportFailure as exc:
                 raise CommandError(f"{path.name}:{exc.line}: {exc}") from None
-            if not article.hero_image:
+            if not article.hero_id:
                 jpeg = draw_hero(article.slug)
-                article.hero_image = images.prepare_upload(File(jpeg, name=f"{article.slug}.jpg")).content
+                article.hero = Image.objects.create(
+                    file=images.prepare_upload(File(jpeg, name=f"{article.slug}.jpg")).content,
+                    alt=story.meta.get("hero_alt") or article.title,
+                    caption=story.meta.get("hero_caption") or "",
+                    credit=story.meta.get("hero_credit") or "Conclave TechMedia illustration",
+                    original_filename=f"{article.slug}.jpg",
+                )
                 article.save()
                 drawn += 1
             self.stdout.write(f"{path.name}: {outcome}")

@@ -18,7 +18,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from django.core.files import File
-from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import Max
@@ -26,10 +25,10 @@ from django.db.models import Max
 from articles import images
 from articles.management import fictional_newsroom as newsroom
 from articles.management.hero_drawing import draw_hero
-from articles.models import Article, Author, Section, Tag, TaggedArticle
+from articles.models import Article, Author, Image, Section, Tag, TaggedArticle
 from conclave import pagecache
 
-HERO_NAME = "articles/seed/seed-bulk-hero.jpg"
+HERO_FILENAME = "seed-bulk-hero.jpg"
 
 
 class Command(BaseCommand):
@@ -125,11 +124,19 @@ class Command(BaseCommand):
 
 
 def _make_hero():
-    """Draw, prepare and render one hero image; its name and renditions are shared by many articles."""
+    """Draw, prepare and render one library image, the hero shared by many articles: its id."""
+    existing = Image.objects.filter(original_filename=HERO_FILENAME).first()
+    if existing is not None:  # a second run adds stories, not another copy of the picture
+        return existing.pk
     jpeg = draw_hero("seed-bulk")
-    prepared = images.prepare_upload(File(jpeg, name="seed-bulk-hero.jpg"))
-    name = default_storage.save(HERO_NAME, prepared.content)
-    return name, images.write_renditions(name, default_storage)
+    prepared = images.prepare_upload(File(jpeg, name=HERO_FILENAME))
+    hero = Image.objects.create(
+        file=prepared.content,
+        alt="An illustration of server racks with light trails",
+        credit="Conclave illustration",
+        original_filename=HERO_FILENAME,
+    )
+    return hero.pk
 
 
 def _ensure(model, wanted, unique_name=True):
