@@ -9,6 +9,7 @@ from functools import partial
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from articles import images
 from articles.context_processors import NAV_SECTIONS
 from articles.models import Article, Author, Correction, Image, Section, Tag, TaggedArticle, TagRedirect
 from conclave.pagecache import bump_generation, forget
@@ -59,6 +60,13 @@ def bylines_changed(sender, instance, action, using=None, **kwargs):
         _changed(sender, using, taken_down=action != "post_add" and live)
 
 
+def image_deleted(sender, instance, using=None, **kwargs):
+    # Its renditions are named by no row once the delete commits. The original upload stays, as every
+    # replaced original does: the site never deletes what an editor uploaded.
+    delete = partial(images.delete_renditions, instance.renditions, instance.file.storage)
+    transaction.on_commit(delete, using=using, robust=True)
+
+
 ON_DELETE = {
     Article: article_deleted,
     TaggedArticle: part_of_article_deleted,
@@ -75,4 +83,5 @@ def connect():
         post_delete.connect(deleted, sender=model, dispatch_uid=f"{uid}-delete")
     post_save.connect(sections_changed, sender=Section, dispatch_uid="pagecache-navigation-save")
     post_delete.connect(sections_changed, sender=Section, dispatch_uid="pagecache-navigation-delete")
+    post_delete.connect(image_deleted, sender=Image, dispatch_uid="library-renditions-delete")
     m2m_changed.connect(bylines_changed, sender=Article.authors.through, dispatch_uid="pagecache-bylines")

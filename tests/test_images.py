@@ -28,8 +28,8 @@ from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from articles import images
 from articles.images import delete_renditions, prepare_upload, write_renditions
-from articles.models import Article
-from tests.factories import ArticleFactory, jpeg_upload
+from articles.models import Image as LibraryImage
+from tests.factories import jpeg_upload, library_image
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "corpora" / "images"
@@ -566,51 +566,61 @@ def stored_files():
     return {str(path.relative_to(settings.MEDIA_ROOT)) for path in Path(settings.MEDIA_ROOT).rglob("*.*")}
 
 
+def library_upload(name, **colour):
+    """A library image not yet saved, holding a checked upload, as the library's admin form makes one."""
+    return LibraryImage(
+        alt="A blue test card", credit="Agency", file=prepare_upload(jpeg_upload(name, **colour)).content
+    )
+
+
+# The original and one file per width and format (AVIF only where Pillow encodes it).
+FILES_PER_IMAGE = 1 + 4 * len(images.RENDITION_FORMATS)
+
+
 def test_a_save_that_rolls_back_leaves_no_upload_or_renditions_behind(db):
     """Files are no part of a transaction: what a failed save wrote is deleted when it rolls back."""
     before = stored_files()
-    article = ArticleFactory(hero_alt="A blue test card")
     with pytest.raises(RuntimeError), transaction.atomic():
-        article.hero_image = prepare_upload(jpeg_upload("rolled-back.jpg")).content
-        article.save()
-        written = {article.hero_image.name, *images.rendition_names(article.hero_renditions)}
-        assert len(written) == 9 and written <= stored_files()  # the original and 8 renditions
-        raise RuntimeError("a tag that cannot be saved, say")
+        image = library_upload("rolled-back.jpg")
+        image.save()
+        written = {image.file.name, *images.rendition_names(image.renditions)}
+        assert len(written) == FILES_PER_IMAGE and written <= stored_files()
+        raise RuntimeError("a story that cannot be saved, say")
     assert stored_files() == before
-    assert not Article.objects.get(pk=article.pk).hero_image
+    assert not LibraryImage.objects.exists()
 
 
 def test_a_replaced_image_keeps_its_renditions_until_the_replacement_commits(
     article_with_image, django_capture_on_commit_callbacks
 ):
-    article = article_with_image
-    old_index = article.hero_renditions
+    image = article_with_image.hero
+    old_index = image.renditions
     old_renditions = set(images.rendition_names(old_index))
     with pytest.raises(RuntimeError), transaction.atomic():
-        article.hero_image = prepare_upload(jpeg_upload("replacement.jpg", colour=(200, 40, 40))).content
-        article.save()
+        image.file = prepare_upload(jpeg_upload("replacement.jpg", colour=(200, 40, 40))).content
+        image.save()
         raise RuntimeError
     # The row still names the old set, and every file of it is still there for the page.
-    assert Article.objects.get(pk=article.pk).hero_renditions == old_index
+    assert LibraryImage.objects.get(pk=image.pk).renditions == old_index
     assert old_renditions <= stored_files()
 
-    replaced = Article.objects.get(pk=article.pk)
+    replaced = LibraryImage.objects.get(pk=image.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        replaced.hero_image = prepare_upload(jpeg_upload("replacement.jpg", colour=(200, 40, 40))).content
+        replaced.file = prepare_upload(jpeg_upload("replacement.jpg", colour=(200, 40, 40))).content
         replaced.save()
     assert not old_renditions & stored_files()  # gone once the new set is committed
-    assert set(images.rendition_names(replaced.hero_renditions)) <= stored_files()
+    assert set(images.rendition_names(replaced.renditions)) <= stored_files()
 
 
 def test_an_upload_whose_row_cannot_be_written_is_deleted(db):
-    """The upload is stored while the row is written (FileField.pre_save): a taken slug fails that
-    write after the file is there."""
-    taken = ArticleFactory()
+    """The upload is stored while the row is written (FileField.pre_save): a taken primary key fails
+    that write after the file is there."""
+    taken = library_image()
     before = stored_files()
-    article = ArticleFactory.build(slug=taken.slug, section=taken.section, hero_alt="A blue test card")
-    article.hero_image = prepare_upload(jpeg_upload("taken-slug.jpg")).content
+    image = library_upload("taken-key.jpg")
+    image.pk = taken.pk
     with pytest.raises(IntegrityError):
-        article.save()
+        image.save(force_insert=True)
     assert stored_files() == before
 
 
@@ -622,27 +632,24 @@ def test_committed_files_stay_when_an_earlier_commit_hook_fails():
     def failing_hook():
         raise OSError("a storage blip in some other after-commit work")
 
-    article = ArticleFactory(hero_alt="A blue test card")
     with pytest.raises(OSError), transaction.atomic():
         transaction.on_commit(failing_hook)
-        article.hero_image = prepare_upload(jpeg_upload("committed.jpg")).content
-        article.save()
-    saved = Article.objects.get(pk=article.pk)
-    assert saved.hero_image.name == article.hero_image.name  # committed
-    written = {saved.hero_image.name, *images.rendition_names(saved.hero_renditions)}
-    assert len(written) == 9 and written <= stored_files()
+        image = library_upload("committed.jpg")
+        image.save()
+    saved = LibraryImage.objects.get(pk=image.pk)
+    assert saved.file.name == image.file.name  # committed
+    written = {saved.file.name, *images.rendition_names(saved.renditions)}
+    assert len(written) == FILES_PER_IMAGE and written <= stored_files()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_save_rolled_back_for_real_deletes_its_files_and_leaves_the_connection_usable():
     """Not inside a test's transaction: the guard is dropped in the middle of Django's own rollback,
     where no query may run (it runs none), and the connection is ready for the next request."""
-    article = ArticleFactory(hero_alt="A blue test card")
     before = stored_files()
     with pytest.raises(RuntimeError), transaction.atomic():
-        article.hero_image = prepare_upload(jpeg_upload("rolled-back-for-real.jpg")).content
-        article.save()
+        library_upload("rolled-back-for-real.jpg").save()
         raise RuntimeError
     assert stored_files() == before
     assert connection.get_autocommit() and not connection.in_atomic_block
-    assert not Article.objects.get(pk=article.pk).hero_image
+    assert not LibraryImage.objects.exists()

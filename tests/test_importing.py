@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from articles.models import Article, Author, Revision, Section, Tag
+from articles.models import Article, Author, Image, Revision, Section, Tag
 from tests.conftest import SEED_SLUG
 
 DEMO = Path(__file__).resolve().parent.parent / "articles" / "demo"
@@ -75,7 +75,12 @@ def test_import_updates_by_slug(db, tmp_path):
         ("---\ntitle: ok\ncolour: red\n---\nbody\n", 3, "unknown front matter key 'colour'"),
         ("---\nslug: x\n---\nbody\n", 1, "'title' is required"),
         ("---\ntitle: ok\npublished_at: yesterday\n---\nbody\n", 3, "not a date"),
-        ("---\ntitle: ok\nhero_image: missing.jpg\n---\nbody\n", 3, "does not exist"),
+        (
+            "---\ntitle: ok\nhero_image: missing.jpg\nhero_alt: A\nhero_credit: B\n---\nbody\n",
+            3,
+            "does not exist",
+        ),
+        ("---\ntitle: ok\nhero_image: board.jpg\nhero_credit: B\n---\nbody\n", 3, "'hero_alt' is required"),
         ("---\ntitle: ok\n---\n\n", 3, "no body"),
         ("---\ntitle: ok\n---\n" + "[" * 100_000 + "\n", 4, "too long to format"),
     ],
@@ -107,7 +112,8 @@ def test_non_utf8_file_is_reported(db, tmp_path):
 def test_load_demo_is_idempotent(db, settings):
     media = Path(settings.MEDIA_ROOT)
     call_command("load_demo", stdout=StringIO())
-    articles = {a.slug: (a.updated_at, a.hero_image.name) for a in Article.objects.all()}
+    articles = {a.slug: (a.updated_at, a.hero.file.name) for a in Article.objects.all()}
+    pictures = Image.objects.count()
     files = sorted(media.rglob("*"))
     assert len(articles) >= 7
     assert all(name for _, name in articles.values())
@@ -116,7 +122,8 @@ def test_load_demo_is_idempotent(db, settings):
     out = StringIO()
     call_command("load_demo", stdout=out)
     assert "created" not in out.getvalue() and "updated" not in out.getvalue()
-    assert {a.slug: (a.updated_at, a.hero_image.name) for a in Article.objects.all()} == articles
+    assert {a.slug: (a.updated_at, a.hero.file.name) for a in Article.objects.all()} == articles
+    assert Image.objects.count() == pictures
     assert sorted(media.rglob("*")) == files
 
 

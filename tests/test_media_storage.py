@@ -29,17 +29,19 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from articles.admin.articles import ArticleAdmin
+from articles import images
+from articles.admin.library import ImageAdmin
 from articles.models import Article
+from articles.models import Image as LibraryImage
 from conclave.settings import s3_media_storage
 from tests.factories import jpeg_upload
 from tests.support.production import PRODUCTION_ENV
-from tests.test_admin import ADD_URL, article_form
+from tests.test_admin import ADD_URL, IMAGE_ADD_URL, article_form, image_form
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 CACHE_CONTROL = "public, max-age=31536000, immutable"
-CONTENT_TYPES = {".jpg": "image/jpeg", ".webp": "image/webp", ".png": "image/png"}
+CONTENT_TYPES = {".jpg": "image/jpeg", ".webp": "image/webp", ".avif": "image/avif", ".png": "image/png"}
 # Straight to the server, whatever proxy the environment names: this traffic never leaves the machine.
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -165,18 +167,13 @@ def page_image_urls(content):
     return urls
 
 
-def rendition_names(article):
-    return {size[kind] for size in article.hero_renditions.get("sizes", ()) for kind in ("webp", "jpeg")}
+def rendition_names(image):
+    return set(images.rendition_names(image.renditions))
 
 
-def change_form(article, **overrides):
-    return article_form(
-        slug=article.slug,
-        hero_alt=article.hero_alt or "The plant at dawn",
-        published_at_0=article.published_at.strftime("%Y-%m-%d"),
-        published_at_1=article.published_at.strftime("%H:%M:%S"),
-        **overrides,
-    )
+def upload_to_library(client, upload, capture, url=IMAGE_ADD_URL):
+    admin_post(client, url, image_form(upload), capture)
+    return LibraryImage.objects.latest("pk")
 
 
 def admin_post(client, url, data, capture):
@@ -194,22 +191,24 @@ def assert_served_from_bucket(bucket, url):
     assert headers["Content-Type"] == CONTENT_TYPES[suffix], url
     assert headers["Cache-Control"] == CACHE_CONTROL, url
     with Image.open(io.BytesIO(body)) as im:
-        assert im.format == {".jpg": "JPEG", ".webp": "WEBP", ".png": "PNG"}[suffix]
+        assert im.format == {".jpg": "JPEG", ".webp": "WEBP", ".avif": "AVIF", ".png": "PNG"}[suffix]
         assert url.endswith(f"-{im.width}{suffix}"), (url, im.size)  # rendition names carry their width
 
 
 def test_admin_upload_lands_in_the_bucket_and_the_page_links_to_it(
     editor_client, s3_media, settings, django_capture_on_commit_callbacks
 ):
-    data = article_form(hero_image=jpeg_upload("Plant at dawn.JPG"))
-    admin_post(editor_client, ADD_URL, data, django_capture_on_commit_callbacks)
+    hero = upload_to_library(
+        editor_client, jpeg_upload("Plant at dawn.JPG"), django_capture_on_commit_callbacks
+    )
+    admin_post(editor_client, ADD_URL, article_form(hero=hero.pk), django_capture_on_commit_callbacks)
 
     article = Article.objects.get(slug="chip-plant-opens")
-    original = article.hero_image.name
-    assert original.startswith("articles/") and original.endswith("/plant-at-dawn.jpg")
-    assert [size["width"] for size in article.hero_renditions["sizes"]] == [480, 800, 1200, 1600]
-    renditions = rendition_names(article)
-    assert len(renditions) == 8
+    original = hero.file.name
+    assert original.startswith("library/") and original.endswith("/plant-at-dawn.jpg")
+    assert [size["width"] for size in hero.renditions["sizes"]] == [480, 800, 1200, 1600]
+    renditions = rendition_names(hero)
+    assert len(renditions) == 4 * len(images.RENDITION_FORMATS)
     assert s3_media.names() == {original} | renditions
     assert local_files(settings) == []
     stored = s3_media.client.head_object(Bucket=s3_media.name, Key=original)
@@ -220,7 +219,7 @@ def test_admin_upload_lands_in_the_bucket_and_the_page_links_to_it(
     urls = page_image_urls(page.content)
     # Plain, unsigned links to the bucket: cacheable and the same on every render.
     assert all(url.startswith(s3_media.base_url) and "?" not in url for url in urls), urls
-    assert {s3_media.key_of(url) for url in urls} == renditions  # every size, WebP and JPEG
+    assert {s3_media.key_of(url) for url in urls} == renditions  # every size, in every format
     for url in set(urls):
         assert_served_from_bucket(s3_media, url)
 
@@ -232,49 +231,43 @@ def test_admin_upload_lands_in_the_bucket_and_the_page_links_to_it(
 def test_replacing_then_clearing_the_image_in_the_admin(
     editor_client, s3_media, settings, django_capture_on_commit_callbacks
 ):
+    first = upload_to_library(editor_client, jpeg_upload(), django_capture_on_commit_callbacks)
     admin_post(
-        editor_client, ADD_URL, article_form(hero_image=jpeg_upload()), django_capture_on_commit_callbacks
+        editor_client,
+        ADD_URL,
+        article_form(hero=first.pk, status="draft"),
+        django_capture_on_commit_callbacks,
     )
-    first = Article.objects.get()
-    first_original, first_renditions = first.hero_image.name, rendition_names(first)
+    article = Article.objects.get()
+    first_original, first_renditions = first.file.name, rendition_names(first)
     first_etag = s3_media.client.head_object(Bucket=s3_media.name, Key=first_original)["ETag"]
-    change_url = reverse("admin:articles_article_change", args=[first.pk])
+    image_url = reverse("admin:articles_image_change", args=[first.pk])
 
     # Same upload name, different picture: it gets names of its own; nothing stored is overwritten.
     replacement = jpeg_upload(size=(1000, 600), colour=(200, 40, 40))
-    admin_post(
-        editor_client,
-        change_url,
-        change_form(first, hero_image=replacement),
-        django_capture_on_commit_callbacks,
-    )
-    second = Article.objects.get()
-    second_original, second_renditions = second.hero_image.name, rendition_names(second)
+    second = upload_to_library(editor_client, replacement, django_capture_on_commit_callbacks, url=image_url)
+    assert second.pk == first.pk
+    second_original, second_renditions = second.file.name, rendition_names(second)
     assert second_original != first_original
     assert not second_renditions & first_renditions
-    assert [size["width"] for size in second.hero_renditions["sizes"]] == [480, 800, 1000]
+    assert [size["width"] for size in second.renditions["sizes"]] == [480, 800, 1000]
     # The old renditions are deleted; the old original stays (the app never deletes originals).
     assert s3_media.names() == {first_original, second_original} | second_renditions
     assert s3_media.client.head_object(Bucket=s3_media.name, Key=first_original)["ETag"] == first_etag
     for name in first_renditions:
         assert fetch(s3_media.base_url + name)[0] == 404
 
-    urls = page_image_urls(Client().get(second.get_absolute_url()).content)
+    urls = page_image_urls(editor_client.get(article.get_absolute_url()).content)  # the draft's preview
     assert {s3_media.key_of(url) for url in urls} == second_renditions
     for url in set(urls):
         assert_served_from_bucket(s3_media, url)
 
-    # "Clear" on the change form: the renditions go, and the page shows no picture.
-    admin_post(
-        editor_client,
-        change_url,
-        change_form(second, **{"hero_image-clear": "on"}),
-        django_capture_on_commit_callbacks,
-    )
-    cleared = Article.objects.get()
-    assert not cleared.hero_image and cleared.hero_renditions == {}
+    # Deleted from the library (only a draft used it): the renditions go, and the page shows no picture.
+    delete_url = reverse("admin:articles_image_delete", args=[first.pk])
+    admin_post(editor_client, delete_url, {"post": "yes"}, django_capture_on_commit_callbacks)
+    assert not LibraryImage.objects.exists()
     assert s3_media.names() == {first_original, second_original}
-    page = Client().get(cleared.get_absolute_url())
+    page = editor_client.get(article.get_absolute_url())
     assert page.status_code == 200
     assert page_image_urls(page.content) == []
     assert local_files(settings) == []
@@ -301,12 +294,12 @@ def svg_as_jpeg():
 def test_a_broken_upload_gets_a_form_error_and_writes_nothing(
     editor_client, s3_media, settings, upload, message
 ):
-    response = editor_client.post(ADD_URL, article_form(hero_image=upload()))
+    response = editor_client.post(IMAGE_ADD_URL, image_form(upload()))
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
-    assert message in errors["hero_image"][0]
+    assert message in errors["file"][0]
     assert message in response.content.decode()
-    assert not Article.objects.exists()
+    assert not LibraryImage.objects.exists()
     assert s3_media.names() == set()
     assert local_files(settings) == []
 
@@ -316,16 +309,15 @@ def test_with_a_cdn_host_pages_link_to_it_and_it_maps_onto_the_bucket(
 ):
     monkeypatch.setenv("AWS_S3_CUSTOM_DOMAIN", "media.example.com")
     settings.STORAGES = {**settings.STORAGES, "default": s3_media_storage(environ.Env())}
-    admin_post(
-        editor_client, ADD_URL, article_form(hero_image=jpeg_upload()), django_capture_on_commit_callbacks
-    )
+    hero = upload_to_library(editor_client, jpeg_upload(), django_capture_on_commit_callbacks)
+    admin_post(editor_client, ADD_URL, article_form(hero=hero.pk), django_capture_on_commit_callbacks)
     article = Article.objects.get()
 
     urls = page_image_urls(Client().get(article.get_absolute_url()).content)
-    assert urls and all(url.startswith("https://media.example.com/articles/") for url in urls), urls
+    assert urls and all(url.startswith("https://media.example.com/library/") for url in urls), urls
     assert all("?" not in url for url in urls)
     keys = {urlsplit(url).path.lstrip("/") for url in urls}
-    assert keys == rendition_names(article) and keys <= s3_env.names()
+    assert keys == rendition_names(hero) and keys <= s3_env.names()
     for key in keys:  # what the CDN would fetch from its origin, the bucket
         assert_served_from_bucket(s3_env, s3_env.base_url + key)
 
@@ -418,16 +410,16 @@ def test_settings_keep_local_media_without_a_bucket():
 def test_an_admin_save_that_fails_after_the_upload_leaves_nothing_in_the_bucket(
     editor_client, s3_media, settings, monkeypatch
 ):
-    """The upload and its renditions are written while the article row is saved; a failure after that
-    (here, saving the tags) rolls the row back, and the files with it."""
+    """The upload and its renditions are written while the image row is saved; a failure after that
+    (here, in what the admin saves next) rolls the row back, and the files with it."""
 
     def failing_save_related(self, request, form, formsets, change):
-        raise RuntimeError("the tags could not be saved")
+        raise RuntimeError("the admin's next write failed")
 
-    monkeypatch.setattr(ArticleAdmin, "save_related", failing_save_related)
+    monkeypatch.setattr(ImageAdmin, "save_related", failing_save_related)
     editor_client.raise_request_exception = False
-    response = editor_client.post(ADD_URL, article_form(hero_image=jpeg_upload()))
+    response = editor_client.post(IMAGE_ADD_URL, image_form(jpeg_upload()))
     assert response.status_code == 500
-    assert not Article.objects.exists()
+    assert not LibraryImage.objects.exists()
     assert s3_media.names() == set()
     assert local_files(settings) == []

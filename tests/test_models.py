@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from articles import images, rendering
-from articles.models import Article
-from tests.factories import ArticleFactory, jpeg_upload
+from articles.models import Article, Image
+from tests.factories import ArticleFactory, jpeg_upload, library_image
 
 
 def test_published_is_status_and_time(db):
@@ -37,12 +37,13 @@ def test_publishing_without_a_time_means_now(db):
     assert timezone.now() - article.published_at < datetime.timedelta(seconds=5)
 
 
-def test_hero_image_requires_alt_text(db):
-    article = ArticleFactory.build(hero_alt="  ")
-    article.hero_image = images.prepare_upload(jpeg_upload()).content
+@pytest.mark.parametrize("field", ["alt", "credit"])
+def test_a_library_image_requires_alt_text_and_credit(db, field):
+    image = Image(alt="A board", credit="Agency", file=images.prepare_upload(jpeg_upload()).content)
+    setattr(image, field, "")
     with pytest.raises(ValidationError) as info:
-        article.full_clean(exclude=["tags"])
-    assert "hero_alt" in info.value.message_dict
+        image.full_clean()
+    assert field in info.value.message_dict
 
 
 def test_body_is_rendered_on_save_with_the_renderer_version(db):
@@ -55,7 +56,12 @@ def test_body_is_rendered_on_save_with_the_renderer_version(db):
 def test_unchanged_body_is_not_rendered_again(db, monkeypatch):
     article = Article.objects.get(pk=ArticleFactory().pk)
     calls = []
-    monkeypatch.setattr(rendering, "render_body", lambda text: calls.append(text) or "<p>x</p>")
+
+    def render(text, media):
+        calls.append(text)
+        return rendering.Rendered("<p>x</p>", image_ids=(), embed_urls=(), missing_image_ids=())
+
+    monkeypatch.setattr(rendering, "render_story_limited", render)
     article.title = "New title"
     article.save()
     assert calls == []
@@ -68,7 +74,7 @@ def test_revised_at_follows_edits_to_the_live_text_only(db):
     article = ArticleFactory()
     assert article.revised_at is None and article.modified_at == article.published_at
     article = Article.objects.get(pk=article.pk)
-    article.hero_credit = "Someone"
+    article.hero = library_image()  # a new picture is not a revision of what readers read
     article.save()
     assert article.revised_at is None
     article.body += "\n\nA late paragraph."
@@ -93,15 +99,16 @@ def test_replacing_the_hero_image_replaces_its_renditions(
 ):
     from pathlib import Path
 
-    old = article_with_image.hero_renditions
+    hero = article_with_image.hero
+    old = hero.renditions
     with django_capture_on_commit_callbacks(execute=True):  # the old set goes once the new one is committed
-        article_with_image.hero_image = images.prepare_upload(jpeg_upload(size=(900, 600))).content
-        article_with_image.save()
-    article = Article.objects.get(pk=article_with_image.pk)
-    assert [s["width"] for s in article.hero_renditions["sizes"]] == [480, 800, 900]
+        hero.file = images.prepare_upload(jpeg_upload(size=(900, 600))).content
+        hero.save()
+    replaced = Article.objects.get(pk=article_with_image.pk).hero
+    assert [s["width"] for s in replaced.renditions["sizes"]] == [480, 800, 900]
     media = Path(settings.MEDIA_ROOT)
     assert not any((media / size["webp"]).exists() for size in old["sizes"])
-    assert all((media / size["jpeg"]).exists() for size in article.hero_renditions["sizes"])
+    assert all((media / size["jpeg"]).exists() for size in replaced.renditions["sizes"])
 
 
 def test_rerender_reports_an_article_it_cannot_render_and_fails(db):
@@ -122,7 +129,7 @@ def test_excerpt_is_derived_on_save_and_used_without_a_standfirst(db):
 
 def test_control_characters_pasted_into_text_fields_are_removed(db):
     article = ArticleFactory(
-        title="Chips\x0b ahead\x00", standfirst="A\x1f summary", hero_caption="Photo\x07"
+        title="Chips\x0b ahead\x00", standfirst="A\x1f summary", hero=library_image(caption="Photo\x07")
     )
     article.refresh_from_db()
-    assert (article.title, article.standfirst, article.hero_caption) == ("Chips ahead", "A summary", "Photo")
+    assert (article.title, article.standfirst, article.hero.caption) == ("Chips ahead", "A summary", "Photo")

@@ -1,10 +1,11 @@
-"""An editor in Chromium: signs in to the admin, writes a story with a hero image, publishes it."""
+"""An editor in Chromium: signs in to the admin, adds pictures to the library, writes a story with one
+of them as its hero, publishes it."""
 
 import pytest
 
-from articles.models import Article
+from articles.models import Article, Image
 from tests.browser.conftest import BROWSER_DB, assert_clean, tab_to
-from tests.factories import AuthorFactory, SectionFactory, jpeg_upload
+from tests.factories import AuthorFactory, SectionFactory, jpeg_upload, library_image
 
 pytestmark = BROWSER_DB
 
@@ -31,16 +32,32 @@ def field(page, label):
     return page.get_by_label(f"{label}:", exact=True)
 
 
-def test_an_editor_signs_in_uploads_a_hero_image_and_publishes(reader, editor, tmp_path):
+def test_an_editor_uploads_pictures_to_the_library_and_publishes_one_as_hero(reader, editor, tmp_path):
     SectionFactory(name="Chips", slug="chips")
     AuthorFactory(name="Ada Reporter", slug="ada-reporter")
-    picture = tmp_path / "foundry.jpg"
-    picture.write_bytes(jpeg_upload().read())
+    pictures = [tmp_path / "foundry.jpg", tmp_path / "wafer.jpg"]
+    for picture in pictures:
+        picture.write_bytes(jpeg_upload().read())
 
     reader.goto(reader.site + "/admin/")
     reader.get_by_label("Username").fill("editor")
     reader.get_by_label("Password").fill("correct horse battery")
     reader.get_by_role("button", name="Log in").click()
+
+    # Many at once: each chosen file gets its own alt text field, filled in the order listed.
+    reader.goto(reader.site + "/admin/articles/image/upload/")
+    reader.locator("input[type=file]").set_input_files(pictures)
+    reader.get_by_label("Alt text for foundry.jpg").fill("The foundry at dawn")
+    reader.get_by_label("Alt text for wafer.jpg").fill("A wafer under light")
+    field(reader, "Credit").fill("Agency photo")
+    reader.get_by_role("button", name="Add to the library").click()
+    assert "Added 2 images to the library." in reader.locator(".messagelist").inner_text()
+    assert sorted(Image.objects.values_list("alt", flat=True)) == [
+        "A wafer under light",
+        "The foundry at dawn",
+    ]
+
+    reader.goto(reader.site + "/admin/")
     reader.get_by_role("link", name="Articles", exact=True).first.click()
     reader.get_by_role("link", name="Add article").click()
 
@@ -51,9 +68,7 @@ def test_an_editor_signs_in_uploads_a_hero_image_and_publishes(reader, editor, t
     field(reader, "Body").fill("The plant opened today.\n\n## Why it matters\n\nIt makes **chips**.")
     # The preview beside the body shows the page's own rendering.
     assert reader.locator(".markdown-preview__body strong").inner_text(timeout=5000) == "chips"
-    field(reader, "Hero image").set_input_files(picture)
-    field(reader, "Hero alt text").fill("The foundry at dawn")
-    field(reader, "Hero credit").fill("Agency photo")
+    choose(reader, "id_hero", "The foundry at dawn")
     choose(reader, "id_section", "Chips")
     choose(reader, "id_authors", "Ada Reporter")
     field(reader, "Tags").fill("Semiconductors, Manufacturing")
@@ -62,7 +77,7 @@ def test_an_editor_signs_in_uploads_a_hero_image_and_publishes(reader, editor, t
 
     assert "was added successfully" in reader.locator(".messagelist").inner_text()
     article = Article.objects.get(slug="quantum-foundry-opens-in-ohio")
-    assert article.is_live and article.hero_renditions["sizes"]
+    assert article.is_live and article.hero.alt == "The foundry at dawn"
     reader.goto(reader.site + article.get_absolute_url())
     assert reader.get_by_role("heading", level=1).inner_text() == "Quantum foundry opens in Ohio"
     hero = reader.locator("img[alt='The foundry at dawn']")
@@ -70,11 +85,10 @@ def test_an_editor_signs_in_uploads_a_hero_image_and_publishes(reader, editor, t
     assert_clean(reader)
 
 
-def test_an_editor_publishes_with_the_keyboard_alone(reader, editor, tmp_path):
+def test_an_editor_publishes_with_the_keyboard_alone(reader, editor):
     SectionFactory(name="Chips", slug="chips")
     AuthorFactory(name="Ada Reporter", slug="ada-reporter")
-    picture = tmp_path / "foundry.jpg"
-    picture.write_bytes(jpeg_upload().read())
+    hero = library_image(alt="The foundry at dawn", credit="Agency photo")
     keys = reader.keyboard
 
     reader.goto(reader.site + "/admin/")
@@ -94,14 +108,11 @@ def test_an_editor_publishes_with_the_keyboard_alone(reader, editor, tmp_path):
     keys.type("The plant will make chips for data centres.")
     tab_to(reader, "#id_body")
     keys.type("The plant opened today. It makes **chips**.")
-    tab_to(reader, "#id_hero_image")
-    with reader.expect_file_chooser() as chooser:
-        keys.press("Space")
-    chooser.value.set_files(picture)
-    tab_to(reader, "#id_hero_alt")
-    keys.type("The foundry at dawn")
-    tab_to(reader, "#id_hero_credit")
-    keys.type("Agency photo")
+    tab_to(reader, "#id_hero + .select2 .select2-selection")
+    keys.press("Enter")
+    keys.type("foundry")
+    reader.locator(".select2-results__option--highlighted", has_text="The foundry at dawn").wait_for()
+    keys.press("Enter")
     # The autocomplete fields: open with Enter, type to search, Enter to take the match.
     tab_to(reader, "#id_section + .select2 .select2-selection")
     keys.press("Enter")
@@ -122,7 +133,7 @@ def test_an_editor_publishes_with_the_keyboard_alone(reader, editor, tmp_path):
 
     assert "was added successfully" in reader.locator(".messagelist").inner_text()
     article = Article.objects.get(slug="quantum-foundry-opens-in-ohio")
-    assert article.is_live and article.hero_renditions["sizes"]
+    assert article.is_live and article.hero == hero
     assert article.section.name == "Chips" and [a.name for a in article.authors.all()] == ["Ada Reporter"]
     assert [t.name for t in article.tags.all()] == ["Semiconductors"]
     assert_clean(reader)
