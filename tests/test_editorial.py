@@ -375,3 +375,43 @@ def test_the_restore_page_leaves_the_publishing_state_out_of_what_would_change(e
     assert "Now (current, not kept as a revision) — Status draft published" in page_text(
         revisions_page(editor_client, article)
     )
+
+
+def test_restore_brings_back_the_figures_and_the_hero_of_the_revision(editor_client):
+    hero, chart = library_image(alt="The fab"), library_image(alt="Output per quarter")
+    original = ArticleFactory(
+        hero=hero, body=f'Intro.\n\n![Output per quarter](image:{chart.pk} "Q3"){{.wide}}'
+    )
+    editor_client.post(change_url(original), change_data(original))
+    first = Revision.objects.get(article=original)
+    edited = change_data(original, body="Intro only.", hero=library_image(alt="A new picture").pk)
+    assert editor_client.post(change_url(original), edited).status_code == 302
+    assert not Article.objects.get(pk=original.pk).figures.exists()
+
+    url = reverse("admin:articles_article_revision", args=[original.pk, first.pk])
+    assert editor_client.post(url).status_code == 302
+    restored = Article.objects.get(pk=original.pk)
+    assert restored.hero == hero
+    assert list(restored.figures.all()) == [chart]
+    doc = html5lib.parse(restored.body_html, namespaceHTMLElements=False)
+    figure = doc.find(".//figure[@class='figure figure--wide']")
+    assert figure.find(".//img").get("alt") == "Output per quarter"
+    assert "Q3" in "".join(figure.find("figcaption").itertext())
+
+
+def test_a_revision_showing_a_picture_deleted_since_is_not_restored_and_says_why(editor_client):
+    chart = library_image(alt="Output per quarter")
+    original = ArticleFactory(status="draft", published_at=None, body=f"![Output](image:{chart.pk})")
+    editor_client.post(change_url(original), change_data(original))
+    first = Revision.objects.get(article=original)
+    edited = change_data(original, body="Text now.")
+    assert editor_client.post(change_url(original), edited).status_code == 302
+    number = chart.pk
+    chart.delete()  # nothing published shows it any more
+
+    url = reverse("admin:articles_article_revision", args=[original.pk, first.pk])
+    response = editor_client.post(url, follow=True)
+    assert response.status_code == 200
+    assert f"This revision cannot be restored. The body shows image:{number}" in response.content.decode()
+    assert Article.objects.get(pk=original.pk).body == "Text now."
+    assert Revision.objects.filter(article=original).count() == 2

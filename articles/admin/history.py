@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from articles import rendering
 from articles.models import Revision
 from articles.revisions import revision_changes, snapshot_names
 
@@ -73,9 +74,14 @@ class RevisionHistoryMixin:
             if not may_restore:
                 raise PermissionDenied
             done = f"Restored the revision of {timezone.localtime(revision.created_at):%d %b %Y %H:%M}."
-            with transaction.atomic():
-                revision.restore(request.user)
-                self.log_change(request, article, done)
+            try:
+                with transaction.atomic():
+                    revision.restore(request.user)
+                    self.log_change(request, article, done)
+            except rendering.RenderError as exc:
+                # Its body shows a picture deleted from the library since: nothing is changed.
+                self.message_user(request, f"This revision cannot be restored. {exc}", messages.ERROR)
+                return redirect("admin:articles_article_revision", article.pk, revision.pk)
             self.message_user(request, done, messages.SUCCESS)
             return redirect("admin:articles_article_change", article.pk)
         # Against the article as it is, not its newest revision: it may have changed since without one.
