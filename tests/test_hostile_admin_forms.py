@@ -3,8 +3,9 @@
 The inputs: every text field of the form, tags, a correction note, bad values in the structured fields,
 and the Markdown preview endpoint. What is checked: every page they answer with (0 server errors, 0 unsafe
 outputs, judged by tests/support/hostile_checker.py), the public pages an accepted article then appears
-on, the admin pages that show it again, the feeds and sitemaps, and the emails sent. Hero image uploads
-are in tests/test_hostile_uploads.py.
+on, the admin pages that show it again, the feeds and sitemaps, and the emails sent. The alt text, caption
+and credit go through the image library's form, and the picture is the story's hero and a figure of its
+body. Image uploads are in tests/test_hostile_uploads.py.
 
 Every test loops over its inputs and reports each failing one (address, field, input, and the traceback or
 the unsafe fragment) rather than stopping at the first.
@@ -18,12 +19,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from articles.following.sending import send_due_notifications
-from articles.models import Article, Follow, Subscriber, Tag
+from articles.models import Article, Follow, Image, Subscriber, Tag
 from tests.factories import TagFactory, jpeg_upload
 from tests.support.hostile_checker import short_traceback
 from tests.support.hostile_corpora import every_string, per_file
 from tests.support.hostile_requests import ip
-from tests.test_admin import ADD_URL, article_form
+from tests.test_admin import ADD_URL, IMAGE_ADD_URL, article_form
 
 pytestmark = pytest.mark.usefixtures("quiet_request_logs")
 
@@ -38,11 +39,12 @@ PREVIEW_SAMPLE = 2  # the admin's Markdown preview endpoint (each render is a fo
 ADMIN_TEXT_FIELDS = {
     "title": 200,
     "standfirst": 400,
-    "hero_alt": 250,
-    "hero_caption": 300,
-    "hero_credit": 200,
     "seo_title": 70,
     "seo_description": 160,
+    # The image library's form, for the story's hero and a figure in its body.
+    "image-alt": 250,
+    "image-caption": 300,
+    "image-credit": 200,
 }
 # Beyond the text fields, each submission carries one more string as a tag and one as a correction note.
 PER_SUBMISSION = len(ADMIN_TEXT_FIELDS) + 2
@@ -78,7 +80,9 @@ def hostile_submissions(base, strings):
             "corrections-TOTAL_FORMS": "1",
             "corrections-0-kind": "correction",
             "body": "\n\n".join(value[:BODY_PIECE_CHARS] for _, value in chunk),
-            "hero_image": jpeg_upload(f"hero-{n}.jpg", size=(320, 180)),
+            "image-file": jpeg_upload(f"hero-{n}.jpg", size=(320, 180)),
+            "image-focal_x": "0.5",
+            "image-focal_y": "0.5",
         }
         for field, (_, value) in zip(fields, chunk, strict=True):
             if field == "tags":
@@ -118,13 +122,23 @@ def test_admin_article_form_text_fields(no_page_cache, editor_browser, visitor, 
             data["tags"] += ", Solo"
         where = f"POST {ADD_URL} (submission {number}, from {sorted({name for _, name, _ in placed})})"
         values = {field: value for field, _, value in placed}
+        picture = {
+            key.removeprefix("image-"): data.pop(key) for key in list(data) if key.startswith("image-")
+        }
+        response = editor_browser.post(IMAGE_ADD_URL, picture)
+        audit.response(response, f"POST {IMAGE_ADD_URL} ({where})", values, mode="admin", statuses={200, 302})
+        if response.status_code == 302:
+            image = Image.objects.latest("pk")
+            data["hero"] = image.pk
+            data["body"] += f"\n\n![](image:{image.pk})"  # the library's alt text and caption
+        else:
+            form = response.context and response.context.get("adminform")
+            refused.append((values, form.form.errors.as_json() if form else response.status_code))
         response = editor_browser.post(ADD_URL, data)
         audit.response(response, where, values, mode="admin", statuses={200, 302})
         tag_errors = response.status_code == 200 and response.context["adminform"].form.errors.get("tags")
         if tag_errors and "needs a letter or a digit" in tag_errors[0]:
             # A tag of symbols alone is refused with a message; the other fields still go through.
-            if hasattr(data.get("hero_image"), "seek"):
-                data["hero_image"].seek(0)  # read by the first post
             response = editor_browser.post(ADD_URL, {**data, "tags": base["tags"]})
             audit.response(response, where, values, mode="admin", statuses={200, 302})
         if response.status_code != 302:
@@ -135,6 +149,9 @@ def test_admin_article_form_text_fields(no_page_cache, editor_browser, visitor, 
         saved.append(article)
         pages = [(visitor, article.get_absolute_url(), "page")]
         pages.append((editor_browser, reverse("admin:articles_article_change", args=[article.pk]), "admin"))
+        if article.hero_id:
+            image_page = reverse("admin:articles_image_change", args=[article.hero_id])
+            pages.append((editor_browser, image_page, "admin"))
         for tag in article.tags.all():
             if tag.pk in seen_tags:
                 continue
@@ -153,6 +170,8 @@ def test_admin_article_form_text_fields(no_page_cache, editor_browser, visitor, 
             audit.response(browser.get(url), f"GET {url} after {where}", values, mode=mode, statuses={200})
 
     assert len(saved) >= 0.9 * (len(saved) + len(refused)), f"the form refused too many: {refused[:5]}"
+    with_picture = sum(article.hero_id is not None for article in saved)
+    assert with_picture >= 0.9 * len(saved), f"the library refused too many: {refused[:5]}"
     # Every listing the stories appear on, with and without a search, the feeds and the sitemaps.
     month = timezone.localtime(saved[0].published_at)
     listings = ["/", "/?page=2", "/sections/industry/", "/tags/", "/tags/?page=2", f"/archive/{month:%Y/%m}/"]
@@ -167,6 +186,9 @@ def test_admin_article_form_text_fields(no_page_cache, editor_browser, visitor, 
         reverse("admin:articles_article_changelist"),
         reverse("admin:articles_article_changelist") + "?q=alert",
         reverse("admin:articles_tag_changelist"),
+        reverse("admin:articles_image_changelist"),
+        reverse("admin:articles_image_changelist") + "?q=alert",
+        reverse("admin:articles_image_picker") + "?q=a",
         reverse("admin:articles_article_revisions", args=[saved[0].pk]),
     ]
     for url in admin_pages:
@@ -203,6 +225,7 @@ def test_admin_article_form_refuses_bad_structured_values(no_page_cache, editor_
         "status",
         "section",
         "authors",
+        "hero",
         "corrections-0-kind",
         "corrections-0-noted_at_0",
         "corrections-INITIAL_FORMS",
@@ -216,12 +239,16 @@ def test_admin_article_form_refuses_bad_structured_values(no_page_cache, editor_
     for _, value in every_string():
         if "\x00" in value:  # Django refuses NUL in text; every text field and the body at once
             submissions.append(dict.fromkeys([*ADMIN_TEXT_FIELDS, "body", "tags"], value))
+            picture = {"file": jpeg_upload(), "focal_x": "0.5", "focal_y": "0.5"}
+            picture |= dict.fromkeys(["alt", "caption", "credit"], value)
+            response = editor_browser.post(IMAGE_ADD_URL, picture)
+            audit.response(response, f"POST {IMAGE_ADD_URL} (NUL)", value, mode="admin", statuses={200})
     for values in submissions:
         data = {**base, "corrections-TOTAL_FORMS": "1", "corrections-0-note": "A note.", **values}
         response = editor_browser.post(ADD_URL, data)
         where = f"POST {ADD_URL} ({', '.join(values)})"
         audit.response(response, where, values, mode="admin", statuses={200})
-    assert not Article.objects.exists()
+    assert not Article.objects.exists() and not Image.objects.exists()
     audit.assert_clean(minimum_responses=len(submissions))
 
 
