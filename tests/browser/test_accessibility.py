@@ -48,6 +48,8 @@ def public_pages():
     return {
         "home": "/",
         "article": story.get_absolute_url(),
+        # Every kind of media a body can hold: a gallery, figures, embeds, highlighted code.
+        "teardown": Article.objects.get(slug="quantix-q3-accelerator-teardown").get_absolute_url(),
         "draft preview": relative(preview.preview_url(draft)),
         "section": Section.objects.get(pk=story.section_id).get_absolute_url(),
         "tag": tag.get_absolute_url(),
