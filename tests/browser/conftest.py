@@ -208,3 +208,22 @@ def assert_clean(page):
 def assert_no_horizontal_scroll(page):
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px"
+
+
+@pytest.fixture
+def editor(django_user_model):
+    return django_user_model.objects.create_user(
+        "editor", "editor@example.com", "correct horse battery", is_staff=True, is_superuser=True
+    )
+
+
+def sign_in_with_keyboard(page):
+    """Into the admin as ``editor``, with Tab, typing and Enter only."""
+    keys = page.keyboard
+    page.goto(page.site + "/admin/login/?next=/admin/")
+    tab_to(page, "#id_username")
+    keys.type("editor")
+    tab_to(page, "#id_password", limit=1)
+    keys.type("correct horse battery")
+    keys.press("Enter")
+    page.wait_for_url(page.site + "/admin/")

@@ -1,20 +1,11 @@
 """An editor in Chromium: signs in to the admin, adds pictures to the library, writes a story with one
 of them as its hero, publishes it."""
 
-import pytest
-
 from articles.models import Article, Image
-from tests.browser.conftest import BROWSER_DB, assert_clean, tab_to
+from tests.browser.conftest import BROWSER_DB, assert_clean, sign_in_with_keyboard, tab_to
 from tests.factories import AuthorFactory, SectionFactory, jpeg_upload, library_image
 
 pytestmark = BROWSER_DB
-
-
-@pytest.fixture
-def editor(django_user_model):
-    return django_user_model.objects.create_user(
-        "editor", "editor@example.com", "correct horse battery", is_staff=True, is_superuser=True
-    )
 
 
 def choose(page, field_id, text):
@@ -91,13 +82,7 @@ def test_an_editor_publishes_with_the_keyboard_alone(reader, editor):
     hero = library_image(alt="The foundry at dawn", credit="Agency photo")
     keys = reader.keyboard
 
-    reader.goto(reader.site + "/admin/")
-    tab_to(reader, "#id_username")
-    keys.type("editor")
-    tab_to(reader, "#id_password", limit=1)
-    keys.type("correct horse battery")
-    keys.press("Enter")
-    reader.wait_for_url(reader.site + "/admin/")
+    sign_in_with_keyboard(reader)
     tab_to(reader, "a[href$='/admin/articles/article/add/']")
     keys.press("Enter")
     reader.wait_for_url(reader.site + "/admin/articles/article/add/")

@@ -5,28 +5,16 @@ import pytest
 from playwright.sync_api import expect
 
 from articles.models import Article
-from tests.browser.conftest import BROWSER_DB, assert_clean, assert_no_horizontal_scroll, tab_to
+from tests.browser.conftest import (
+    BROWSER_DB,
+    assert_clean,
+    assert_no_horizontal_scroll,
+    sign_in_with_keyboard,
+    tab_to,
+)
 from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, library_image
 
 pytestmark = BROWSER_DB
-
-
-@pytest.fixture
-def editor(django_user_model):
-    return django_user_model.objects.create_user(
-        "editor", "editor@example.com", "correct horse battery", is_staff=True, is_superuser=True
-    )
-
-
-def sign_in(page):
-    keys = page.keyboard
-    page.goto(page.site + "/admin/login/?next=/admin/")
-    tab_to(page, "#id_username")
-    keys.type("editor")
-    tab_to(page, "#id_password", limit=1)
-    keys.type("correct horse battery")
-    keys.press("Enter")
-    page.wait_for_url(page.site + "/admin/")
 
 
 def test_an_editor_inserts_a_library_picture_and_publishes_with_the_keyboard_alone(reader, editor):
@@ -42,7 +30,7 @@ def test_an_editor_inserts_a_library_picture_and_publishes_with_the_keyboard_alo
         tags=[TagFactory(name="Chips", slug="chips")],
     )
     keys = reader.keyboard
-    sign_in(reader)
+    sign_in_with_keyboard(reader)
     reader.goto(reader.site + f"/admin/articles/article/{draft.pk}/change/")
     # Past the navigation sidebar, as a keyboard user does: the admin's "Skip to main content" link.
     tab_to(reader, "a.skip-to-content-link")
@@ -87,7 +75,7 @@ def test_an_editor_inserts_a_library_picture_and_publishes_with_the_keyboard_alo
 def test_escape_closes_the_picker_and_changes_nothing(reader, editor):
     library_image(alt="Keynote stage")
     draft = ArticleFactory(body="Text.", status=Article.Status.DRAFT, published_at=None)
-    sign_in(reader)
+    sign_in_with_keyboard(reader)
     reader.goto(reader.site + f"/admin/articles/article/{draft.pk}/change/")
     reader.get_by_role("button", name="Insert image").click()
     reader.locator(".image-picker__choice").first.wait_for()
