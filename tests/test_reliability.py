@@ -180,7 +180,7 @@ def test_healthz_reports_the_database_down(client, db):
 
 def test_a_request_body_over_the_cap_is_refused_before_it_is_read(editor_client, settings):
     settings.MAX_REQUEST_BYTES = 50_000
-    data = article_form(body="x" * 60_000)
+    data = article_form(body="x" * 62_000)
     started = time.monotonic()
     response = editor_client.post(ADD_URL, data)
     assert response.status_code == 413
