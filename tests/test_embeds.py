@@ -5,15 +5,22 @@ Providers are faked on 127.0.0.1 (tests/support/fake_providers.py) through EMBED
 other host is refused without a DNS lookup, so nothing here reaches the network.
 """
 
-import re
+import datetime
+import io
 import socket
 import time
+from pathlib import Path
 
 import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
 
 from articles.embeds import facades, fetching, providers
-from articles.models import Article, Embed
-from tests.factories import ArticleFactory
+from articles.embeds import models as embed_models
+from articles.models import Article, Embed, Follow, Subscriber
+from tests.factories import ArticleFactory, TagFactory
 from tests.support.fake_providers import (
     BLUESKY_URL,
     CODEPEN_URL,
@@ -242,7 +249,7 @@ def test_a_slow_or_trickling_answer_is_cut_off_at_the_deadline(fake_providers):
     fake_providers.answer("www.youtube.com", "/trickle", Answer(body=b"x" * 100, trickle=0.1))
     for path in ("/slow", "/trickle"):
         started = time.monotonic()
-        with pytest.raises(fetching.FetchError, match="no answer within"):
+        with pytest.raises(fetching.FetchError, match="took too long"):
             fetching.get(f"https://www.youtube.com{path}", hosts, max_bytes=1000, accept="*/*", timeout=0.7)
         assert time.monotonic() - started < 1.5
 
@@ -333,5 +340,296 @@ def test_facades_and_the_renderer_keep_urls_as_written():
     assert facades.frame_origins(forged) == []
 
 
-def _count(pattern, text):
-    return len(re.findall(pattern, text))
+# The article page: frame-src, Permissions-Policy and the script only where players are.
+
+
+def csp_of(response):
+    directives = {}
+    for part in response["Content-Security-Policy"].split(";"):
+        name, *sources = part.split()
+        directives[name] = sources
+    return directives
+
+
+def permissions_of(response):
+    return dict(item.split("=", 1) for item in response["Permissions-Policy"].split(", "))
+
+
+def test_a_page_with_players_allows_exactly_their_frames(db, client, fake_providers):
+    article = story(YOUTUBE_URL, MASTODON_URL, GIST_URL)
+    response = client.get(article.get_absolute_url())
+    assert csp_of(response)["frame-src"] == ["https://www.youtube-nocookie.com"]
+    assert csp_of(response)["default-src"] == ["'none'"]
+    permissions = permissions_of(response)
+    for feature in ("autoplay", "fullscreen", "picture-in-picture", "encrypted-media"):
+        assert permissions[feature] == '(self "https://www.youtube-nocookie.com")', feature
+    assert permissions["camera"] == "()"
+    page = response.content.decode()
+    assert page.count('src="/static/js/embeds.js"') == 1
+    assert "<iframe" not in page
+    # The page cache keeps the page with its policy.
+    assert csp_of(client.get(article.get_absolute_url()))["frame-src"] == ["https://www.youtube-nocookie.com"]
+
+
+def test_every_player_shown_and_no_other_is_named(db, client, fake_providers):
+    article = story(YOUTUBE_URL, VIMEO_URL, CODEPEN_URL)
+    response = client.get(article.get_absolute_url())
+    assert csp_of(response)["frame-src"] == [
+        "https://codepen.io",
+        "https://player.vimeo.com",
+        "https://www.youtube-nocookie.com",
+    ]
+    permissions = permissions_of(response)
+    assert "https://codepen.io" in permissions["fullscreen"]
+    assert "https://codepen.io" not in permissions["autoplay"]
+
+
+@pytest.mark.parametrize("urls", [(), (MASTODON_URL, GIST_URL, X_URL)])
+def test_pages_without_players_allow_no_frames_and_load_no_script(db, client, fake_providers, urls):
+    article = story(*urls)
+    response = client.get(article.get_absolute_url())
+    assert "frame-src" not in csp_of(response)
+    assert permissions_of(response)["autoplay"] == "()"
+    assert "fullscreen" not in permissions_of(response)
+    assert "embeds.js" not in response.content.decode()
+
+
+def test_a_failed_video_is_a_link_and_allows_no_frame(db, client, fake_providers):
+    fake_providers.answer(*OEMBED, Answer(status=404))
+    response = client.get(story(YOUTUBE_URL).get_absolute_url())
+    assert "frame-src" not in csp_of(response)
+    assert "embeds.js" not in response.content.decode()
+
+
+def test_the_article_page_with_five_embeds_keeps_its_query_budget(
+    db, client, no_page_cache, django_assert_max_num_queries, fake_providers
+):
+    article = story(YOUTUBE_URL, VIMEO_URL, MASTODON_URL, GIST_URL, CODEPEN_URL)
+    assert article.embeds.count() == 5
+    with django_assert_max_num_queries(6):  # the budget of tests/test_article_page.py
+        response = client.get(article.get_absolute_url())
+    assert response.content.decode().count('<figure class="embed ') == 5
+
+
+def test_the_script_is_small_and_builds_the_sandboxed_frame():
+    script = (Path(__file__).resolve().parent.parent / "static" / "js" / "embeds.js").read_text()
+    assert len(script.encode()) < 4096
+    for needle in ('"sandbox"', '"allow"', '"referrerpolicy", "strict-origin-when-cross-origin"', "ORIGINS"):
+        assert needle in script
+    assert "innerHTML" not in script and "eval(" not in script
+
+
+# Feeds, emails, the admin's preview.
+
+
+def test_feeds_carry_embeds_as_links_with_their_stored_titles(db, client, fake_providers):
+    fake_providers.answer("vimeo.com", "/api/oembed.json", Answer(status=500))
+    story(YOUTUBE_URL, MASTODON_URL, VIMEO_URL)
+    for path in ("/feed/", "/feed/atom/"):
+        content = client.get(path).content.decode()
+        title = "Quantix Q3 teardown, narrated (YouTube)"
+        assert f'&lt;p&gt;&lt;a href="{YOUTUBE_URL}"&gt;{title}&lt;/a&gt;' in content, path
+        assert f'&lt;a href="{MASTODON_URL}"&gt;Quantix Labs (Mastodon)&lt;/a&gt;' in content
+        assert f'&lt;a href="{VIMEO_URL}"&gt;Vimeo: {VIMEO_URL}&lt;/a&gt;' in content
+        assert "figure" not in content and "data-embed" not in content and "embeds/" not in content
+
+
+def test_emails_summarise_the_story_without_the_facades(db, fake_providers):
+    tag = TagFactory()
+    since = timezone.now() - datetime.timedelta(days=2)
+    subscriber = Subscriber.objects.create(email="reader@example.com", confirmed_at=since)
+    Follow.objects.create(subscriber=subscriber, tag=tag)
+    Follow.objects.update(created_at=since)
+    Subscriber.objects.update(created_at=since)
+    story(YOUTUBE_URL, MASTODON_URL, tags=[tag], standfirst="")
+    call_command("send_notifications", stdout=io.StringIO())
+    [message] = mail.outbox
+    html = message.alternatives[0][0]
+    for text in (message.body, html):
+        assert "Before the embeds. After them." in text
+        assert "Watch on" not in text and "embed__" not in text and "Ask me anything" not in text
+
+
+def test_the_admin_preview_shows_facades(db, editor_client, fake_providers):
+    response = editor_client.post(
+        "/admin/articles/article/preview-markdown/", {"body": f"Intro\n\n{YOUTUBE_URL}\n"}
+    )
+    assert response.status_code == 200
+    assert 'class="embed embed--video"' in response.json()["html"]
+
+
+def test_the_admin_fetches_before_its_transaction_and_saves(db, editor_client, fake_providers, monkeypatch):
+    seen = []
+    real_refresh = embed_models.Embed.refresh
+
+    def refresh(self):
+        seen.append(connection.in_atomic_block and len(connection.atomic_blocks))
+        real_refresh(self)
+
+    monkeypatch.setattr(embed_models.Embed, "refresh", refresh)
+    form = {
+        "title": "Embeds from the admin",
+        "slug": "embeds-from-the-admin",
+        "body": f"Intro\n\n{YOUTUBE_URL}\n",
+        "status": "draft",
+        "corrections-TOTAL_FORMS": "0",
+        "corrections-INITIAL_FORMS": "0",
+    }
+    response = editor_client.post("/admin/articles/article/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    article = Article.objects.get(slug="embeds-from-the-admin")
+    assert 'class="embed embed--video"' in article.body_html
+    # Fetched once, at the depth of the test's own transaction: not inside the admin's.
+    assert seen == [1]
+
+
+# refresh_embeds, and refreshed embeds in the stories that show them.
+
+
+def test_refresh_embeds_retries_failed_ones_and_renders_their_stories_again(db, fake_providers):
+    good = fake_providers.answers[OEMBED]
+    fake_providers.answer(*OEMBED, Answer(status=503))
+    article = story(YOUTUBE_URL)
+    assert 'class="embed embed--link"' in article.body_html
+    fake_providers.answer(*OEMBED, good)
+    out = io.StringIO()
+    call_command("refresh_embeds", stdout=out)
+    assert "1 embed(s) fetched, 0 still shown as links." in out.getvalue()
+    article.refresh_from_db()
+    assert 'class="embed embed--video"' in article.body_html
+    assert "Quantix Q3 teardown, narrated" in article.body_html
+
+
+def test_refresh_all_updates_titles_and_keeps_a_good_fetch_through_a_failure(db, fake_providers):
+    article = story(YOUTUBE_URL)
+    fake_providers.answer(*OEMBED, Answer.json({"title": "A new title", "thumbnail_url": ""}))
+    call_command("refresh_embeds", "--all", stdout=io.StringIO())
+    article.refresh_from_db()
+    assert "A new title" in article.body_html
+    fake_providers.answer(*OEMBED, Answer(status=500))
+    call_command("refresh_embeds", "--all", stdout=io.StringIO())
+    embed = Embed.objects.get(url=YOUTUBE_URL)
+    assert (embed.status, embed.title) == ("ok", "A new title") and "500" in embed.error
+    article.refresh_from_db()
+    assert "A new title" in article.body_html
+
+
+def test_a_failed_embed_is_tried_again_by_a_later_save(db, fake_providers, time_machine):
+    good = fake_providers.answers[OEMBED]
+    fake_providers.answer(*OEMBED, Answer(status=500))
+    article = story(YOUTUBE_URL)
+    fake_providers.answer(*OEMBED, good)
+    article.save()  # too soon: not asked again
+    assert Embed.objects.get(url=YOUTUBE_URL).status == "failed"
+    time_machine.move_to(timezone.now() + datetime.timedelta(hours=1))
+    article.render_body(force=True)
+    article.save()
+    assert Embed.objects.get(url=YOUTUBE_URL).status == "ok"
+    assert 'class="embed embed--video"' in article.body_html
+
+
+# Hostile answers.
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer.json({"title": 42, "thumbnail_url": ["x"]}),  # wrong types: no title
+        Answer.json(["a", "list"]),
+        Answer(body=b"<html>not json</html>", type="text/html"),
+        Answer(body=b"[" * 100_000),  # nesting bomb
+        Answer(body=b"{" + b'"a": "' + b"x" * (600 * 1024) + b'"}'),  # over 512 KB
+        Answer(body=b'{"title": "slow"}', delay=6),
+        Answer.redirect("https://evil.example/oembed"),
+        Answer.json({"title": "  \u0000\u200b  "}),  # nothing left of the title
+    ],
+    ids=["types", "list", "html", "nesting", "huge", "slow", "redirect", "blank"],
+)
+def test_hostile_answers_leave_a_link_card(db, fake_providers, answer, monkeypatch):
+    monkeypatch.setattr(fetching, "TIMEOUT", 1.0)
+    fake_providers.answer(*OEMBED, answer)
+    article = story(YOUTUBE_URL)
+    assert Embed.objects.get(url=YOUTUBE_URL).status == "failed"
+    assert 'class="embed embed--link"' in article.body_html
+    assert unsafe_parts(article.body_html, "fragment") == []
+
+
+def test_hostile_strings_in_an_answer_are_plain_text(db, fake_providers):
+    fake_providers.answer(
+        *OEMBED,
+        Answer.json(
+            {
+                "title": '<script>alert(1)</script><img src=x onerror=alert(2)>Real "title" &amp; more',
+                "author_name": "<b>Bold</b>\u202eevil",
+                "author_url": "javascript:alert(3)",
+                "thumbnail_url": f"https://i.ytimg.com/vi/{VIDEO_ID}/hqdefault.jpg",
+            }
+        ),
+    )
+    article = story(YOUTUBE_URL)
+    embed = Embed.objects.get(url=YOUTUBE_URL)
+    assert embed.title == 'Real "title" & more'
+    assert embed.author_url == ""
+    assert "<" not in embed.author_name
+    assert unsafe_parts(article.body_html, "fragment") == []
+    assert "Real &quot;title&quot; &amp; more" in article.body_html
+
+
+def test_a_post_by_someone_else_is_refused(db, fake_providers):
+    path = "/api/v1/statuses/113502864120394117"
+    answer = fake_providers.answers[("mastodon.social", path)]
+    fake_providers.answer(
+        "mastodon.social",
+        path,
+        Answer(body=answer.body.replace(b'"acct": "quantixlabs"', b'"acct": "mallory"')),
+    )
+    story(MASTODON_URL)
+    embed = Embed.objects.get(url=MASTODON_URL)
+    assert embed.status == "failed" and "not by @quantixlabs" in embed.error
+
+
+@pytest.mark.parametrize(
+    "thumbnail, note",
+    [
+        (Answer(body=b"GIF89a not really", type="image/gif"), "not a JPEG"),
+        (Answer(body=b"<svg onload=alert(1)></svg>", type="image/svg+xml"), "not a JPEG"),
+        (Answer(body=jpeg_bytes(), type="text/html"), "not an image"),
+        (Answer(body=b"x" * (2 * 1024 * 1024 + 10), type="image/jpeg"), "too large"),
+        (Answer.redirect("https://evil.example/x.jpg"), "refused"),
+        (Answer(status=404), "404"),
+    ],
+    ids=["broken", "svg", "html", "huge", "redirect", "missing"],
+)
+def test_a_bad_thumbnail_leaves_a_facade_without_a_picture(db, fake_providers, thumbnail, note):
+    fake_providers.answer(*THUMB, thumbnail)
+    article = story(YOUTUBE_URL)
+    embed = Embed.objects.get(url=YOUTUBE_URL)
+    assert embed.status == "ok" and not embed.thumbnail
+    assert note in embed.error
+    assert "<img" not in article.body_html
+    assert '<span class="embed__placeholder">YouTube</span>' in article.body_html
+
+
+def test_a_thumbnail_from_another_host_is_never_fetched(db, fake_providers):
+    answer = Answer.json({"title": "T", "thumbnail_url": "https://evil.example/x.jpg"})
+    fake_providers.answer(*OEMBED, answer)
+    story(YOUTUBE_URL)
+    assert "refused a thumbnail from evil.example" in Embed.objects.get(url=YOUTUBE_URL).error
+    assert ("evil.example", "/x.jpg") not in fake_providers.requests
+
+
+# The demo, offline.
+
+
+def test_load_demo_shows_full_facades_with_no_network(db, settings, monkeypatch):
+    monkeypatch.setattr(fetching, "get", lambda *a, **k: pytest.fail("the demo fetched something"))
+    call_command("load_demo", stdout=io.StringIO())
+    teardown = Article.objects.get(slug__contains="teardown")
+    html = teardown.body_html
+    assert html.count('<figure class="embed embed--') == 3
+    assert "embed--link" not in html
+    assert 'data-embed-src="https://www.youtube-nocookie.com/embed/Qx3TeardwnA"' in html
+    assert "Ask away!" in html and "statistics.mean" in html
+    assert Embed.objects.filter(status="ok").count() == 3
+    video = Embed.objects.get(provider="youtube")
+    assert video.width == 960 and video.thumbnail.name.endswith(".webp")

@@ -40,9 +40,9 @@ class FetchError(Exception):
     """Why a fetch was refused or failed, in words an editor can read (stored on the Embed)."""
 
 
-def get(url, allowed_hosts, *, max_bytes, accept, timeout=TIMEOUT):
+def get(url, allowed_hosts, *, max_bytes, accept, timeout=None):
     """(body bytes, content type) of a 200 answer to GET ``url``, or FetchError."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (timeout or TIMEOUT)
     for _ in range(MAX_REDIRECTS + 1):
         status, headers, body = _get_once(url, allowed_hosts, max_bytes, accept, deadline)
         if status in _REDIRECTS:
@@ -91,7 +91,7 @@ def _check_url(url, allowed_hosts):
 def _remaining(deadline):
     left = deadline - time.monotonic()
     if left <= 0:
-        raise FetchError(f"no answer within {TIMEOUT:g} seconds")
+        raise FetchError("the provider took too long to answer")
     return left
 
 
@@ -130,7 +130,7 @@ def _get_once(url, allowed_hosts, max_bytes, accept, deadline):
     try:
         sock = _connect(host, deadline)
     except TimeoutError:
-        raise FetchError(f"no answer within {TIMEOUT:g} seconds") from None
+        raise FetchError("the provider took too long to answer") from None
     except OSError as exc:
         raise FetchError(f"could not connect to {host} ({type(exc).__name__})") from None
     # http.client uses the socket we hand it and only names ``host`` in the Host header.
@@ -162,7 +162,7 @@ def _get_once(url, allowed_hosts, max_bytes, accept, deadline):
             chunks.append(chunk)
         return response.status, headers, b"".join(chunks)
     except TimeoutError:
-        raise FetchError(f"no answer within {TIMEOUT:g} seconds") from None
+        raise FetchError("the provider took too long to answer") from None
     except (OSError, http.client.HTTPException) as exc:
         raise FetchError(f"the connection to {host} failed ({type(exc).__name__})") from None
     finally:

@@ -26,6 +26,9 @@ MAX_CODE_LINES = 60
 MAX_CODE_CHARS = 6000
 
 _SPACES_RE = re.compile(r"[^\S\n]+")
+# Invisible characters that only hide or reorder text (zero-width spaces, bidirectional overrides):
+# a provider's title must read as what it says. The zero-width joiner stays, for emoji.
+_INVISIBLE_RE = re.compile("[\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 
@@ -77,7 +80,7 @@ def plain(value, limit, *, lines=False):
         return ""
     if "<" in value or "&" in value:
         value = _text_of_html(value[: limit * 4])
-    value = strip_controls(value.replace("\r\n", "\n").replace("\r", "\n"))
+    value = _INVISIBLE_RE.sub("", strip_controls(value.replace("\r\n", "\n").replace("\r", "\n")))
     if lines:
         value = "\n".join(_SPACES_RE.sub(" ", line).strip() for line in value.split("\n"))
         value = _BLANK_LINES_RE.sub("\n\n", value).strip()

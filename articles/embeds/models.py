@@ -202,3 +202,37 @@ def embeds_for(urls, *, fetch=True):
             embed._store()
         rows[url] = embed
     return rows
+
+
+def seed_embeds(entries, folder):
+    """Store embeds from known metadata (the demo's, in articles/demo/embeds/), with no network: each
+    entry is {"url", "title", "author_name", "author_url", "text", "published", "thumbnail"}, the last
+    a file in ``folder`` checked and scaled as a downloaded thumbnail is. Embeds already fetched are
+    left alone. Returns how many were stored."""
+    stored = 0
+    for entry in entries:
+        match = providers.match(entry["url"])
+        if match is None:
+            raise ValueError(f"not an embed URL: {entry['url']}")
+        embed = Embed.objects.filter(url=match.url).first() or Embed(url=match.url)
+        if embed.is_ok:
+            continue
+        embed.provider, embed.kind = match.provider.key, match.provider.kind
+        embed.title = metadata.plain(entry.get("title"), metadata.MAX_TITLE)
+        embed.author_name = metadata.plain(entry.get("author_name"), metadata.MAX_AUTHOR)
+        embed.author_url = metadata.https_url(entry.get("author_url"))
+        kind_is_code = match.provider.kind == providers.CODE
+        embed.text = (
+            entry.get("text", "") if kind_is_code else metadata.plain(entry.get("text"), 5000, lines=True)
+        )
+        embed.published = datetime.date.fromisoformat(entry["published"]) if entry.get("published") else None
+        if entry.get("thumbnail"):
+            data, embed.width, embed.height = images.prepare_thumbnail(
+                (folder / entry["thumbnail"]).read_bytes()
+            )
+            stem = slugify(f"{match.provider.key}-{match.id}")[:60]
+            embed.thumbnail.save(f"{stem}.webp", ContentFile(data), save=False)
+        embed.status, embed.error, embed.fetched_at = Embed.Status.OK, "", timezone.now()
+        embed._store()
+        stored += 1
+    return stored
