@@ -633,3 +633,66 @@ def test_load_demo_shows_full_facades_with_no_network(db, settings, monkeypatch)
     assert Embed.objects.filter(status="ok").count() == 3
     video = Embed.objects.get(provider="youtube")
     assert video.width == 960 and video.thumbnail.name.endswith(".webp")
+
+
+# Hostile strings (tests/corpora/xss, see its README and licences) where an embed URL goes.
+
+URL_SHAPES = (
+    "{}",
+    "https://www.youtube.com/watch?v={}",
+    "https://mastodon.social/@{}/1",
+    "https://{}/@user/113502864120394117",
+    "https://gist.github.com/{}",
+)
+
+
+def xss_strings():
+    from tests.support.hostile_corpora import text_corpora
+
+    return [value for name, values in text_corpora().items() if name.startswith("xss/") for value in values]
+
+
+def test_every_xss_string_as_a_url_is_recognised_or_not_without_error():
+    strings = xss_strings()
+    assert len(strings) > 4000
+    found = [shape.format(value) for value in strings for shape in URL_SHAPES]
+    matched = [url for url in found if providers.match(url)]
+    # What matches is a provider URL of the exact shape, which the facade and the fetcher build from
+    # the matched parts only.
+    for url in matched:
+        assert not any(char in url for char in "<>\"'` \\"), url
+
+
+def test_every_xss_string_as_an_embed_line_saves_a_safe_story(db):
+    lines = [shape.format(value) for value in xss_strings() for shape in URL_SHAPES]
+    chunk, saved = [], 0
+    for line in lines + [None]:
+        if line is not None and sum(len(item) + 2 for item in chunk) + len(line) < 20_000:
+            chunk.append(line)
+            continue
+        article = ArticleFactory(body="Intro.\n\n" + "\n\n".join(chunk))
+        stored = Article.objects.get(pk=article.pk)
+        assert stored.body == article.body
+        assert unsafe_parts(stored.body_html, "fragment") == []
+        assert "data-embed-src" not in stored.body_html  # nothing fetched: nothing to load
+        saved += 1
+        chunk = [line]
+    assert saved > 10
+    # Every one that was recognised is stored as a failed fetch (tests reach no provider): a link card.
+    assert Embed.objects.exists() and not Embed.objects.exclude(status="failed").exists()
+
+
+def test_the_test_mapping_is_an_error_outside_the_tests_and_ignored_there(settings, monkeypatch):
+    from articles.embeds.checks import test_resolve_only_in_tests
+
+    settings.EMBEDS_TEST_RESOLVE = {"www.youtube.com": "127.0.0.1:9"}
+    assert test_resolve_only_in_tests(None) == []
+    settings.TESTING = False
+    assert [error.id for error in test_resolve_only_in_tests(None)] == ["articles.E001"]
+
+    def no_dns(*args, **kwargs):
+        raise OSError("no DNS here")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)  # the mapping is not used: DNS is asked
+    with pytest.raises(fetching.FetchError, match="could not resolve"):
+        fetching.get("https://www.youtube.com/oembed", {"www.youtube.com"}, max_bytes=10, accept="*/*")
