@@ -696,3 +696,14 @@ def test_the_test_mapping_is_an_error_outside_the_tests_and_ignored_there(settin
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)  # the mapping is not used: DNS is asked
     with pytest.raises(fetching.FetchError, match="could not resolve"):
         fetching.get("https://www.youtube.com/oembed", {"www.youtube.com"}, max_bytes=10, accept="*/*")
+
+
+def test_a_refreshed_embed_reaches_the_cached_page(
+    db, client, fake_providers, django_capture_on_commit_callbacks
+):
+    article = story(YOUTUBE_URL)
+    assert "Quantix Q3 teardown" in client.get(article.get_absolute_url()).content.decode()
+    fake_providers.answer(*OEMBED, Answer.json({"title": "Retitled by the provider"}))
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("refresh_embeds", "--all", stdout=io.StringIO())
+    assert "Retitled by the provider" in client.get(article.get_absolute_url()).content.decode()

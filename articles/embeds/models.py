@@ -13,6 +13,7 @@ from django.utils.text import slugify
 from articles import images
 from articles.embeds import fetching, metadata, providers
 from articles.rendering import normalise
+from conclave.pagecache import bump_generation
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +156,8 @@ class Embed(models.Model):
                 renderer_version=article.renderer_version,
                 excerpt=article.excerpt,
             )
+        # update() sends no signal: the pages that showed the old facade are out of date from now.
+        transaction.on_commit(bump_generation)
 
 
 def _message(exc):
