@@ -144,7 +144,7 @@ class ImageAdmin(admin.ModelAdmin):
     def focal_point_picker(self, image):
         if not image.thumbnail_url:
             return "Save the image first; then click where its subject is, so crops keep it in view."
-        # The picture is a button for the keyboard too (admin-focal-point.js); without the script the
+        # The picture is a button for the keyboard too (admin-library.js); without the script the
         # two numbers below do the same.
         return format_html(
             '<div class="focal-point" data-focal-x="{}" data-focal-y="{}">'
