@@ -7,6 +7,7 @@ class ArticlesConfig(AppConfig):
 
     def ready(self):
         from articles import signals
+        from articles.embeds import checks as embed_checks  # noqa: F401 -- registers its check
         from conclave import (
             checks,  # noqa: F401 -- registers the deployment's start-up checks
             pagecache,

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import feedgenerator
 from django.utils.html import escape
 
+from articles.embeds import facades
 from articles.links import absolute
 from articles.models import Article, Author, Section, Tag
 from articles.tag_governance import moved_permanently, resolve_tag_slug
@@ -56,8 +57,9 @@ _PICTURE_PARTS = re.compile(
 
 
 def for_feed_readers(html, base_url):
-    """Body HTML as a feed carries it: plain images, every link and image address absolute."""
-    return absolute_links(_PICTURE_PARTS.sub("", html), base_url)
+    """Body HTML as a feed carries it: plain images, every link and image address absolute, and each embed
+    a link to the original named by its stored title (no feed reader runs our script or frames)."""
+    return absolute_links(_PICTURE_PARTS.sub("", facades.as_links(html)), base_url)
 
 
 def html_text(value):

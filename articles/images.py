@@ -362,3 +362,38 @@ def _safe_name(uploaded_name, fmt) -> str:
     if _WINDOWS_DEVICES.fullmatch(stem):
         stem += "-image"  # reserved device names on Windows; keep the media tree copyable anywhere
     return f"{stem}.{_EXTENSION[fmt]}"
+
+
+# Thumbnails of embeds (articles/embeds/): another site's picture, never shown from there.
+THUMBNAIL_MAX_WIDTH = 1280
+
+
+def prepare_thumbnail(data: bytes, max_width: int = THUMBNAIL_MAX_WIDTH):
+    """A downloaded picture checked as an upload is (formats, size and pixel caps, decompression bombs,
+    EXIF orientation, every piece of metadata dropped), in a child stopped after IMAGE_TIME_LIMIT, then
+    scaled down to at most ``max_width`` and encoded as WebP: (bytes, width, height).
+
+    Raises ValidationError, as for an upload, when the bytes are refused.
+    """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise _error("file_too_large")
+    if not data:
+        raise _error("empty")
+    Image.init()  # Pillow's lazy plugin imports, before the fork
+    try:
+        return run_with_time_limit(_thumbnail, (data, max_width), IMAGE_TIME_LIMIT)
+    except TimeLimitExceeded:
+        raise _error("too_slow") from None
+    except ChildDied:
+        raise _error("damaged") from None
+
+
+def _thumbnail(data, max_width):
+    encoded, width, height, _format = _prepare(data, None)
+    with Image.open(io.BytesIO(encoded)) as im:
+        im.load()
+        pixels = im
+        if width > max_width:
+            size = (max_width, max(1, round(height * max_width / width)))
+            pixels = im.resize(size, _LANCZOS, reducing_gap=3)
+        return _encode(pixels, "WEBP"), pixels.width, pixels.height

@@ -12,6 +12,8 @@ from taggit.managers import TaggableManager
 from taggit.models import ItemBase, TagBase
 
 from articles import figures, images, rendering
+from articles.embeds import facades
+from articles.embeds.models import Embed, embeds_for, lone_urls
 
 
 def user_stamp():
@@ -442,6 +444,8 @@ class Article(models.Model):
     # The library images the body shows, kept by render_body: the image's "used in" list, and which
     # stories to render again when an image's alt text or caption changes.
     figures = models.ManyToManyField(Image, blank=True, editable=False, related_name="figure_in")
+    # The embeds the body shows, kept the same way: which stories to render again when one is refreshed.
+    embeds = models.ManyToManyField(Embed, blank=True, editable=False, related_name="shown_in")
 
     section = models.ForeignKey(
         Section, null=True, blank=True, on_delete=models.PROTECT, related_name="articles"
@@ -523,6 +527,9 @@ class Article(models.Model):
             figure_ids = self.__dict__.pop("_figure_ids", None)
             if figure_ids is not None:
                 self.figures.set(figure_ids)
+            embed_urls = self.__dict__.pop("_embed_urls", None)
+            if embed_urls is not None:
+                self.embeds.set(Embed.objects.filter(url__in=embed_urls) if embed_urls else [])
 
     def get_absolute_url(self):
         return reverse("articles:detail", kwargs={"slug": self.slug})
@@ -573,28 +580,33 @@ class Article(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def render_body(self, force=False):
-        """Render the Markdown body into sanitized HTML; skipped when nothing changed."""
+    def render_body(self, force=False, fetch=True):
+        """Render the Markdown body into sanitized HTML; skipped when nothing changed.
+
+        New embeds are fetched from their providers first (``fetch``): call it outside a transaction,
+        as save() does before its own.
+        """
         up_to_date = (
             getattr(self, "_rendered_body", None) == self.body
             and self.renderer_version == rendering.RENDERER_VERSION
         )
         if up_to_date and not force:
             return
-        rendered = self._rendered()
+        rendered = self._rendered(fetch=fetch)
         self.body_html = rendered.html
         self.renderer_version = rendering.RENDERER_VERSION
         self.reading_time = rendering.reading_time_minutes(self.body)
         self.excerpt = rendering.plain_excerpt(self.body_html)
         self._rendered_body = self.body
         self._figure_ids = rendered.image_ids
+        self._embed_urls = rendered.embed_urls
 
     def rendered_body_html(self):
         """The body as it would be stored, without storing it: the admin's preview."""
         return self._rendered().html
 
-    def _rendered(self):
-        rendered = rendering.render_story_limited(self.body, story_media(self.body))
+    def _rendered(self, fetch=True):
+        rendered = rendering.render_story_limited(self.body, story_media(self.body, fetch=fetch))
         if rendered.missing_image_ids:
             numbers = ", ".join(f"image:{number}" for number in rendered.missing_image_ids)
             raise rendering.RenderError(
@@ -618,11 +630,16 @@ class Article(models.Model):
         return self.seo_description or self.standfirst or self.excerpt
 
 
-def story_media(body):
-    """The library images a body names, ready for the renderer's child process."""
+def story_media(body, fetch=True):
+    """The library images and the embeds a body shows, ready for the renderer's child process (which
+    has no database and no network): embeds not stored yet are fetched here, in this process, first."""
     numbers = figures.references(body)
     library = Image.objects.filter(pk__in=numbers) if numbers else ()
-    return rendering.StoryMedia(images={image.pk: figures.FigureImage.of(image) for image in library})
+    embeds = embeds_for(lone_urls(body), fetch=fetch)
+    return rendering.StoryMedia(
+        images={image.pk: figures.FigureImage.of(image) for image in library},
+        embeds={url: facades.facade_html(embed) for url, embed in embeds.items()},
+    )
 
 
 def _is_live(status, published_at):

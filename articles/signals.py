@@ -11,10 +11,20 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from articles import images
 from articles.context_processors import NAV_SECTIONS
-from articles.models import Article, Author, Correction, Image, Section, Tag, TaggedArticle, TagRedirect
+from articles.models import (
+    Article,
+    Author,
+    Correction,
+    Embed,
+    Image,
+    Section,
+    Tag,
+    TaggedArticle,
+    TagRedirect,
+)
 from conclave.pagecache import bump_generation, forget
 
-PUBLIC_MODELS = (Article, Section, Author, Tag, TaggedArticle, Correction, TagRedirect, Image)
+PUBLIC_MODELS = (Article, Section, Author, Tag, TaggedArticle, Correction, TagRedirect, Image, Embed)
 
 
 def content_changed(sender, using=None, **kwargs):

@@ -2,6 +2,7 @@ import datetime
 from functools import partial
 from typing import NamedTuple
 
+from django.conf import settings
 from django.core import signing
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
@@ -13,8 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView, MonthArchiveView
+from django_permissions_policy import PermissionsPolicyMiddleware
 
 from articles import preview
+from articles.embeds import facades, providers
 from articles.models import Article, Author, Section, Tag, TaggedArticle
 from articles.tag_governance import moved_permanently, resolve_tag_slug
 from conclave import pagecache
@@ -116,14 +119,37 @@ class ArticleDetailView(DetailView):
         context["corrections"] = list(article.corrections.all()) if article.revised_at else []
         context["is_preview"] = not article.is_live
         context["current_section"] = article.section
+        # Read from the stored HTML, which names its players: no query, and nothing a body can forge
+        # (only our own facades are <figure> elements).
+        context["embed_frame_origins"] = facades.frame_origins(article.body_html)
         return context
 
     def render_to_response(self, context, **response_kwargs):
         response = super().render_to_response(context, **response_kwargs)
+        if origins := context["embed_frame_origins"]:
+            # Frames are blocked everywhere (default-src 'none'); a page with players allows theirs only.
+            response._csp_replace = {"frame-src": origins}
+            response._permissions_policy_override = embed_permissions_policy(origins)
         if context["is_preview"]:
             # A draft must never be kept by a browser or a shared cache.
             add_never_cache_headers(response)
         return response
+
+
+def embed_permissions_policy(origins):
+    """The site's Permissions-Policy with the features its players ask for (their iframe's ``allow``)
+    delegated to their origins: a feature must be enabled for the page itself ("self") before it can
+    be passed to a frame at all. Only on pages with players; everywhere else they stay denied."""
+    policy = {feature: list(allowed) for feature, allowed in settings.PERMISSIONS_POLICY.items()}
+    for provider in providers.PROVIDERS:
+        if provider.frame_origin not in origins:
+            continue
+        for feature in filter(None, (item.strip() for item in provider.allow.split(";"))):
+            allowed = policy.setdefault(feature, ["self"])
+            for source in ("self", provider.frame_origin):
+                if source not in allowed:
+                    allowed.append(source)
+    return PermissionsPolicyMiddleware.compute_header_value(policy, name="embed pages")
 
 
 def related_articles(article):

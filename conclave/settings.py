@@ -252,7 +252,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 # A news site needs none of the browser's powerful features; denying them means an injected frame or
-# script cannot ask for them either.
+# script cannot ask for them either. A page showing a video player (articles/embeds/) extends this for
+# that page alone with the features its iframe asks for, to its origin only (articles/views.py).
 PERMISSIONS_POLICY = dict.fromkeys(
     [
         "accelerometer",

@@ -14,8 +14,9 @@ from tests.factories import (
 
 SEED_SLUG = "openai-foxconn-collaboration-ai-supply-chain-us-data-center-components"
 
-# The fixtures the hostile-input tests of every surface share (tests/test_hostile_*.py); none is autouse.
-pytest_plugins = ["tests.support.hostile_requests"]
+# The fixtures the hostile-input tests of every surface share (tests/test_hostile_*.py), and the fake
+# embed providers (tests/test_embeds.py); none is autouse.
+pytest_plugins = ["tests.support.hostile_requests", "tests.support.fake_providers"]
 
 
 @pytest.fixture(autouse=True)

@@ -30,3 +30,7 @@ WHITENOISE_AUTOREFRESH = True
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
     # Keep test keys apart from anything else living in the same Redis database.
     CACHES["default"]["KEY_PREFIX"] = "conclave-tests"  # noqa: F405
+# Embeds: only hosts mapped by EMBEDS_TEST_RESOLVE (a test's fake server) are reached; every other is
+# refused without a DNS lookup, so no test reaches the network (articles/embeds/fetching.py).
+TESTING = True
+EMBEDS_TEST_RESOLVE = {}

@@ -12,6 +12,7 @@ from articles import audit, preview, rendering
 from articles.admin.history import RevisionHistoryMixin
 from articles.admin.publishing import PublishingActionsMixin, can_publish
 from articles.admin.widgets import CheckedAutocompleteMixin
+from articles.embeds.models import embeds_for, lone_urls
 from articles.forms import ArticleAdminForm
 from articles.links import absolute
 from articles.models import Article, Correction, Revision
@@ -110,6 +111,17 @@ class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocomp
             return True
         # A writer edits their own drafts; anything live or scheduled belongs to the editors.
         return obj.status == Article.Status.DRAFT and obj.created_by_id == request.user.pk
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The admin saves inside one transaction; a provider's answer can take seconds, and no
+        # transaction should stay open that long: the body's new embeds are fetched and stored first,
+        # so the save inside finds them (articles/embeds/models.py).
+        may_write = self.has_add_permission(request) or self.has_change_permission(request)
+        if request.method == "POST" and may_write:
+            body = request.POST.get("body", "")
+            if body and len(body) <= rendering.MAX_BODY_CHARS:
+                embeds_for(lone_urls(body))
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         if not can_publish(request.user) and obj.status != Article.Status.DRAFT:

@@ -1,4 +1,5 @@
 import datetime
+import json
 from pathlib import Path
 
 from django.core.files import File
@@ -6,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from articles import images
+from articles.embeds.models import seed_embeds
 from articles.importing import ImportFailure, import_story, parse_story, story_published_at
 from articles.management.hero_drawing import draw_hero
 from articles.models import Image
@@ -29,6 +31,12 @@ class Command(BaseCommand):
             except ImportFailure as exc:
                 raise CommandError(f"{path.name}:{exc.line}: {exc}") from None
         shift = days_to_today(stories.values(), timezone.now())
+        # Before the stories: their embeds are then found stored, and nothing is fetched.
+        seeded = seed_embeds(
+            json.loads((DEMO_DIR / "embeds" / "embeds.json").read_text()), DEMO_DIR / "embeds"
+        )
+        if seeded:
+            self.stdout.write(f"{seeded} demo embed(s) stored.")
         drawn = 0
         for path, story in stories.items():
             story.meta["published_at"] += shift
