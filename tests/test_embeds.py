@@ -20,7 +20,7 @@ from django.utils import timezone
 from articles.embeds import facades, fetching, providers
 from articles.embeds import models as embed_models
 from articles.models import Article, Embed, Follow, Subscriber
-from tests.factories import ArticleFactory, TagFactory
+from tests.factories import ArticleFactory, TagFactory, library_image
 from tests.support.fake_providers import (
     BLUESKY_URL,
     CODEPEN_URL,
@@ -401,14 +401,21 @@ def test_a_failed_video_is_a_link_and_allows_no_frame(db, client, fake_providers
     assert "embeds.js" not in response.content.decode()
 
 
-def test_the_article_page_with_five_embeds_keeps_its_query_budget(
+def test_the_article_page_with_twenty_figures_and_five_embeds_keeps_its_query_budget(
     db, client, no_page_cache, django_assert_max_num_queries, fake_providers
 ):
-    article = story(YOUTUBE_URL, VIMEO_URL, MASTODON_URL, GIST_URL, CODEPEN_URL)
-    assert article.embeds.count() == 5
+    pictures = [library_image(alt=f"Part {n}") for n in range(20)]
+    gallery = "\n".join(f"![](image:{p.pk})" for p in pictures[:6])
+    figures = [f"![](image:{p.pk})" for p in pictures[6:]]
+    embeds = [YOUTUBE_URL, VIMEO_URL, MASTODON_URL, GIST_URL, CODEPEN_URL]
+    # Figures, a gallery and embeds interleaved, as a long teardown story has them.
+    article = story(gallery, *figures[:7], *embeds, *figures[7:], hero=pictures[0])
+    assert article.embeds.count() == 5 and article.figures.count() == 20
     with django_assert_max_num_queries(6):  # the budget of tests/test_article_page.py
         response = client.get(article.get_absolute_url())
-    assert response.content.decode().count('<figure class="embed ') == 5
+    page = response.content.decode()
+    assert page.count('<figure class="embed ') == 5
+    assert all(f'alt="Part {n}"' in page for n in range(20))
 
 
 def test_the_script_is_small_and_builds_the_sandboxed_frame():

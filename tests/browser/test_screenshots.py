@@ -1,9 +1,9 @@
 """Screenshots of the demo site for reviewers, and a check that nothing moves while a page loads.
 
-Each run writes screenshots/<page>-<width>-<scheme>.png (full pages: home, article, tag, search; 375
-and 1280 px wide; light and dark) from the demo stories that ``manage.py load_demo`` loads, so a
-reviewer can look at the site, as CI last drew it, without running it. The folder is git-ignored: 16
-full-page pictures weigh about 9 MB, too much to add to the history at every change of design.
+Each run writes screenshots/<page>-<width>-<scheme>.png (full pages: home, article, teardown, tag, search;
+375 and 1280 px wide; light and dark) from the demo stories that ``manage.py load_demo`` loads, so a
+reviewer can look at the site, as CI last drew it, without running it. The folder is git-ignored: 20
+full-page pictures weigh about 12 MB, too much to add to the history at every change of design.
 """
 
 import io
@@ -20,6 +20,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 PAGES = {
     "home": "/",
     "article": "/news/openai-foxconn-collaboration-ai-supply-chain-us-data-center-components/",
+    "teardown": "/news/quantix-q3-accelerator-teardown/",
     "tag": "/tags/ai-infrastructure/",
     "search": "/search/?q=supply+chain",
 }
@@ -51,5 +52,7 @@ def test_screenshots_of_the_demo_site(reader, width, scheme):
         reader.goto(reader.site + path, wait_until="networkidle")
         assert reader.evaluate(LAYOUT_SHIFT) == 0, f"{name} moved while loading"
         reader.evaluate(ALL_PICTURES)
+        # Every picture has its width and height in the markup: loading them all moves nothing either.
+        assert reader.evaluate(LAYOUT_SHIFT) == 0, f"{name} moved while its pictures loaded"
         reader.screenshot(path=SCREENSHOTS / f"{name}-{width}-{scheme}.png", full_page=True)
     assert_clean(reader)
