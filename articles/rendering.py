@@ -30,7 +30,7 @@ from pygments.util import ClassNotFound
 from articles import figures
 from articles.timelimit import ChildDied, TimeLimitExceeded, run_with_time_limit
 
-RENDERER_VERSION = 5  # bump when the output changes, so stored body_html can be re-rendered
+RENDERER_VERSION = 6  # bump when the output changes, so stored body_html can be re-rendered
 
 # A long-read is ~60k characters; 200k leaves room for the longest features while keeping the worst
 # legitimate input well inside the time limit (a 200k-char article renders in well under a second).

@@ -302,7 +302,8 @@ def test_posts_are_our_stored_text_and_never_load_anything(db, fake_providers, u
 
 def test_a_gist_is_its_code_as_text(db, fake_providers):
     html = story(GIST_URL).body_html
-    assert '<pre class="embed__code"><code>print(&#x27;&lt;b&gt;watts&lt;/b&gt;&#x27;)' in html
+    # Focusable: its box scrolls (max-height), and a keyboard must be able to scroll it too.
+    assert '<pre class="embed__code" tabindex="0"><code>print(&#x27;&lt;b&gt;watts&lt;/b&gt;&#x27;)' in html
     assert "data-embed-src" not in html
 
 

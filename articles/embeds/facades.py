@@ -55,8 +55,9 @@ def facade_html(embed):
     elif match.frame_url:
         picture = _picture(embed, "") or _placeholder(provider)
         body = format_html('<div class="embed__frame">{}</div>', picture)
-    else:  # a gist: its code, as text
-        body = format_html('<pre class="embed__code"><code>{}</code></pre>', embed.text) if embed.text else ""
+    else:  # a gist: its code, as text, in a box that scrolls (so it takes the focus, for the keyboard)
+        code = '<pre class="embed__code" tabindex="0"><code>{}</code></pre>'
+        body = format_html(code, embed.text) if embed.text else ""
     return format_html("{}{}{}</figure>", opening, body, caption)
 
 
