@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection
@@ -520,6 +521,81 @@ def test_refresh_all_updates_titles_and_keeps_a_good_fetch_through_a_failure(db,
     assert (embed.status, embed.title) == ("ok", "A new title") and "500" in embed.error
     article.refresh_from_db()
     assert "A new title" in article.body_html
+
+
+EMBED_LIST = "/admin/articles/embed/"
+
+
+def newsroom_user(django_user_model, role):
+    user = django_user_model.objects.create_user(role, f"{role}@example.com", "pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=role.capitalize()))
+    return user
+
+
+def fetch_again(client, *embeds):
+    return client.post(
+        EMBED_LIST,
+        {"action": "fetch_again", "_selected_action": [embed.pk for embed in embeds]},
+        follow=True,
+    )
+
+
+def test_editors_see_failed_embeds_and_why_then_fetch_them_again(
+    db, client, django_user_model, fake_providers
+):
+    good = fake_providers.answers[OEMBED]
+    fake_providers.answer(*OEMBED, Answer(status=503))
+    article = story(YOUTUBE_URL, MASTODON_URL)
+    client.force_login(newsroom_user(django_user_model, "editor"))
+    page = client.get(EMBED_LIST, {"status__exact": "failed"}).content.decode()
+    assert YOUTUBE_URL.replace("&", "&amp;") in page and "503" in page
+    assert MASTODON_URL not in page  # fetched fine: not in the failed list
+    assert "Add embed" not in page
+
+    fake_providers.answer(*OEMBED, good)
+    response = fetch_again(client, Embed.objects.get(url=YOUTUBE_URL))
+    assert "1 fetched." in response.content.decode()
+    assert Embed.objects.get(url=YOUTUBE_URL).status == "ok"
+    article.refresh_from_db()
+    assert 'class="embed embed--video"' in article.body_html  # the story shows the facade now
+
+
+def test_a_fetch_that_fails_again_says_so_and_keeps_the_last_good_one(db, editor_client, fake_providers):
+    story(YOUTUBE_URL)
+    fake_providers.answer(*OEMBED, Answer(status=500))
+    page = fetch_again(editor_client, Embed.objects.get(url=YOUTUBE_URL)).content.decode()
+    assert "0 fetched." in page and "still a facade from the last good fetch" in page
+    assert Embed.objects.get(url=YOUTUBE_URL).status == "ok"
+
+
+def test_one_click_fetches_a_bounded_batch(db, editor_client, fake_providers, monkeypatch):
+    monkeypatch.setattr(embed_models, "MAX_FETCHES_PER_SAVE", 1)
+    monkeypatch.setattr("articles.admin.embeds.MAX_FETCHES_PER_SAVE", 1)
+    story(YOUTUBE_URL, VIMEO_URL)
+    before = list(Embed.objects.values_list("fetched_at", flat=True).order_by("pk"))
+    page = fetch_again(editor_client, *Embed.objects.all()).content.decode()
+    assert "At most 1 embeds at a time" in page
+    assert list(Embed.objects.values_list("fetched_at", flat=True).order_by("pk")) == before
+
+
+def test_writers_see_embeds_but_fetch_nothing_and_no_one_edits_or_deletes(
+    db, client, django_user_model, fake_providers
+):
+    story(YOUTUBE_URL)
+    embed = Embed.objects.get()
+    client.force_login(newsroom_user(django_user_model, "writer"))
+    assert client.get(EMBED_LIST).status_code == 200
+    before = embed.fetched_at
+    fetch_again(client, embed)
+    embed.refresh_from_db()
+    assert embed.fetched_at == before
+    page = client.get(f"{EMBED_LIST}{embed.pk}/change/").content.decode()
+    assert "Quantix Q3 teardown, narrated" in page and 'name="_save"' not in page
+    client.force_login(newsroom_user(django_user_model, "editor"))
+    page = client.get(f"{EMBED_LIST}{embed.pk}/change/").content.decode()
+    assert 'name="_save"' not in page and 'name="title"' not in page
+    assert client.get(f"{EMBED_LIST}{embed.pk}/delete/").status_code == 403
+    assert client.get(f"{EMBED_LIST}add/").status_code == 403
 
 
 def test_a_failed_embed_is_tried_again_by_a_later_save(db, fake_providers, time_machine):

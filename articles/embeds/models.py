@@ -147,6 +147,21 @@ class Embed(models.Model):
             raise fetching.FetchError(f"the thumbnail is not an image ({content_type or 'no type'})")
         return images.prepare_thumbnail(data)
 
+    def shown_values(self):
+        """What a facade is built from: a change means the stories showing it are out of date."""
+        fields = ("status", "title", "author_name", "author_url", "text", "published", "width", "height")
+        return tuple(getattr(self, name) for name in fields) + (self.thumbnail.name or "",)
+
+    def refresh_everywhere(self):
+        """``refresh``, then the stories showing this embed rendered again if what it shows changed.
+
+        Network work: call it outside a database transaction.
+        """
+        before = self.shown_values()
+        self.refresh()
+        if self.shown_values() != before:
+            self.render_stories_again()
+
     def render_stories_again(self):
         """Bodies hold their embeds' facades: render the ones showing this one again."""
         for article in self.shown_in.all():

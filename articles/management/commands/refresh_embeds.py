@@ -18,18 +18,9 @@ class Command(BaseCommand):
         counts = {"ok": 0, "failed": 0}
         # Outside any transaction: each fetch may take seconds.
         for embed in embeds.order_by("pk").iterator(chunk_size=100):
-            before = _shown(embed)
-            embed.refresh()
-            if _shown(embed) != before:
-                embed.render_stories_again()
+            embed.refresh_everywhere()
             counts[embed.status] += 1
             self.stdout.write(f"{embed.status:6} {embed.url}{f'  ({embed.error})' if embed.error else ''}")
         self.stdout.write(
             self.style.SUCCESS(f"{counts['ok']} embed(s) fetched, {counts['failed']} still shown as links.")
         )
-
-
-def _shown(embed):
-    """What a facade is built from: a change means the stories showing it are out of date."""
-    fields = ("status", "title", "author_name", "author_url", "text", "published", "width", "height")
-    return tuple(getattr(embed, name) for name in fields) + (embed.thumbnail.name or "",)
