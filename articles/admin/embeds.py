@@ -9,13 +9,16 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
 from articles.embeds.models import MAX_FETCHES_PER_SAVE, Embed
 
 
 @admin.register(Embed)
 class EmbedAdmin(admin.ModelAdmin):
-    list_display = ["link", "provider", "kind", "status", "title", "error", "fetched_at", "story_count"]
+    # Narrow enough for the admin's sidebar at 1280 px: the URL, author and dates are on each embed's page.
+    list_display = ["name", "provider", "state", "error", "story_count"]
+    list_display_links = ["name"]
     list_filter = ["status", "provider", "kind"]
     search_fields = ["url", "title", "author_name"]
     list_per_page = 50
@@ -47,6 +50,14 @@ class EmbedAdmin(admin.ModelAdmin):
         extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False}
         return super().changeform_view(request, object_id, form_url, extra_context)
 
+    @admin.display(description="Embed", ordering="title")
+    def name(self, embed):
+        return Truncator(embed.title or embed.url).chars(36)
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, embed):
+        return "Fetched" if embed.is_ok else "Failed"
+
     @admin.display(description="URL", ordering="url")
     def link(self, embed):
         return format_html('<a href="{0}" rel="noopener noreferrer">{0}</a>', embed.url)
@@ -60,13 +71,11 @@ class EmbedAdmin(admin.ModelAdmin):
         shown_in = embed.shown_in.order_by("-updated_at").only("pk", "title")
         if not shown_in:
             return "No story shows it now."
-        return format_html(
-            "<ul>{}</ul>",
-            format_html_join(
-                "",
-                '<li><a href="{}">{}</a></li>',
-                ((reverse("admin:articles_article_change", args=[a.pk]), a.title) for a in shown_in),
-            ),
+        # One link a line: the admin's read-only field box indents a list oddly.
+        return format_html_join(
+            format_html("<br>"),
+            '<a href="{}">{}</a>',
+            ((reverse("admin:articles_article_change", args=[a.pk]), a.title) for a in shown_in),
         )
 
     @admin.action(description="Fetch the selected embeds again", permissions=["change"])
@@ -88,4 +97,6 @@ class EmbedAdmin(admin.ModelAdmin):
         for embed in troubled:
             # A failed fetch keeps what a good one stored: the facade stays, only a failed embed is a link.
             shown = "still a facade from the last good fetch" if embed.is_ok else "still shown as a link"
-            self.message_user(request, f"{embed.url}: {embed.error} ({shown})", messages.WARNING)
+            self.message_user(
+                request, f"Could not fetch {embed.url}: {embed.error} ({shown})", messages.WARNING
+            )
