@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from articles.embeds.models import MAX_FETCHES_PER_SAVE, Embed
@@ -73,7 +74,7 @@ class EmbedAdmin(admin.ModelAdmin):
             return "No story shows it now."
         # One link a line: the admin's read-only field box indents a list oddly.
         return format_html_join(
-            format_html("<br>"),
+            mark_safe("<br>"),
             '<a href="{}">{}</a>',
             ((reverse("admin:articles_article_change", args=[a.pk]), a.title) for a in shown_in),
         )
