@@ -748,7 +748,8 @@ def test_every_xss_string_as_a_url_is_recognised_or_not_without_error():
 
 
 def test_every_xss_string_as_an_embed_line_saves_a_safe_story(db):
-    lines = [shape.format(value) for value in xss_strings() for shape in URL_SHAPES]
+    # Not NUL: forms refuse it before a save (test_hostile_admin_forms), and PostgreSQL cannot store it.
+    lines = [shape.format(value) for value in xss_strings() if "\x00" not in value for shape in URL_SHAPES]
     chunk, saved = [], 0
     for line in lines + [None]:
         if line is not None and sum(len(item) + 2 for item in chunk) + len(line) < 20_000:
