@@ -298,4 +298,7 @@ def import_file(path):
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ImportFailure(1, f"the file is not UTF-8 text ({exc.reason})") from None
+    if "\x00" in text:
+        # The admin refuses NUL in text as Django's forms do; PostgreSQL could not even store it.
+        raise ImportFailure(text.count("\n", 0, text.index("\x00")) + 1, "the file contains a NUL character")
     return import_story(parse_story(text, folder=path.parent))

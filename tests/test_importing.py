@@ -109,6 +109,16 @@ def test_non_utf8_file_is_reported(db, tmp_path):
     assert "not UTF-8" in err.getvalue()
 
 
+def test_a_nul_character_is_reported_with_its_line_and_nothing_is_stored(db, tmp_path):
+    broken = tmp_path / "nul.md"
+    broken.write_text("---\ntitle: Nul\nslug: nul\nsection: Chips\nauthors: [Ada]\n---\n\nA \x00 here.\n")
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_markdown", str(broken), stdout=StringIO(), stderr=err)
+    assert f"{broken}:8: error: line 8: the file contains a NUL character" in err.getvalue()
+    assert not Article.objects.exists()
+
+
 def test_load_demo_is_idempotent(db, settings):
     media = Path(settings.MEDIA_ROOT)
     call_command("load_demo", stdout=StringIO())
