@@ -2,24 +2,25 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
+from articles import cachekeys
 from articles.models import Section
 from conclave import pagecache
 
-NAV_SECTIONS = "nav-sections"
 NAV_CACHE_SECONDS = 3600
 
 
 def newest_archive_url():
     """The archive page of the newest story's month, which every footer links to."""
+    cachekeys.show_footer()
     month = pagecache.site_timeline().newest_published
     return reverse("articles:archive-month", args=[f"{month:%Y}", f"{month:%m}"]) if month else ""
 
 
 def navigation_sections():
     """The header's sections. No story changes them, so they are kept across publishes, until a section
-    changes (articles/signals.py forgets them): a publish does not cost every page one more query."""
+    changes: a publish does not cost every page one more query."""
     return pagecache.remember(
-        NAV_SECTIONS, lambda: list(Section.objects.all()), NAV_CACHE_SECONDS, per_generation=False
+        "nav-sections", lambda: list(Section.objects.all()), NAV_CACHE_SECONDS, keys=[cachekeys.NAV]
     )
 
 

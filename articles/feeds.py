@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import feedgenerator
 from django.utils.html import escape
 
+from articles import cachekeys
 from articles.embeds import facades
 from articles.links import absolute
 from articles.models import Article, Author, Section, Tag
@@ -117,13 +118,19 @@ class LatestFeed(Feed):
         return Article.objects.published()
 
     def items(self, obj):
-        return (
+        items = list(
             self.articles(obj)
             .defer("body", "search_vector")  # the Markdown source and the search index are not shown
             .select_related("hero")
             .prefetch_related("authors", "tags")
             .order_by("-published_at", "-id")[:FEED_LENGTH]
         )
+        self.show_listing(obj)
+        cachekeys.show_feed_items(items)
+        return items
+
+    def show_listing(self, obj):
+        cachekeys.show_listing(cachekeys.EVERY_STORY)
 
     # The channel.
 
@@ -206,6 +213,9 @@ class SubjectFeed(LatestFeed):
 
     def articles(self, obj):
         return super().articles(obj).about(obj)
+
+    def show_listing(self, obj):
+        cachekeys.show_subject(obj)
 
     def title(self, obj):
         return f"{settings.SITE_NAME}: {xml_text(obj.name)}"

@@ -1,3 +1,4 @@
+import datetime
 import secrets
 
 from django.conf import settings
@@ -365,9 +366,11 @@ class ArticleQuerySet(models.QuerySet):
         return self.filter(status=Article.Status.PUBLISHED, published_at__gt=now)
 
     def timeline(self, now):
-        """(when the newest live story went out, when the next scheduled one goes live), either None.
+        """(when the newest live story went out, when the next scheduled one goes live, when the first
+        scheduled story of a month with no live story yet goes live), each None when there is none.
 
-        Two index lookups in one round trip; the page cache keeps nothing past the second.
+        Two index lookups in one round trip, and a third only when a story is scheduled within the
+        newest month; the page cache keeps no listing past the second, and no footer past the third.
         """
         newest = self.filter(self.public_at(now)).order_by("-published_at").values("published_at")[:1]
         upcoming = self.scheduled(now).order_by("published_at").values("published_at")[:1]
@@ -378,7 +381,15 @@ class ArticleQuerySet(models.QuerySet):
             .values_list("newest", "upcoming")
             .first()
         )
-        return row or (None, None)
+        newest, upcoming = row or (None, None)
+        if newest is None or upcoming is None:
+            return newest, upcoming, upcoming
+        month = timezone.localtime(newest).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        next_month = (month + datetime.timedelta(days=32)).replace(day=1)
+        if upcoming >= next_month:
+            return newest, upcoming, upcoming
+        later_month = self.scheduled(now).filter(published_at__gte=next_month).order_by("published_at")
+        return newest, upcoming, later_month.values_list("published_at", flat=True).first()
 
     def about(self, subject):
         """The stories of one section, author or tag."""
@@ -539,6 +550,7 @@ class Article(models.Model):
         instance = super().from_db(db, field_names, values)
         # Remember what body_html was rendered from, so saving an unchanged body costs no render.
         loaded = dict(zip(field_names, values, strict=False))
+        instance._loaded_row = loaded  # what readers could see before a save: articles/signals.py
         instance._loaded_status = loaded.get("status")  # to tell a publish or unpublish from an edit
         instance._loaded_published_at = loaded.get("published_at")
         if all(name in loaded for name in cls.READER_TEXT_FIELDS):  # not for deferred teaser rows

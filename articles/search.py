@@ -47,6 +47,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from articles import cachekeys
 from articles.models import Article
 from articles.views import ArticleListView, KnownCount
 from conclave.database import statement_cancelled
@@ -396,6 +397,10 @@ class SearchView(ArticleListView):
         context["page_obj"].object_list = context["object_list"] = context["articles"] = articles
         context.update(self.search_context())
         return context
+
+    def show_listing(self):
+        # Any live story's words can make it a result: purged when they change, not only on a publish.
+        cachekeys.show_listing(cachekeys.EVERY_STORY, cachekeys.SEARCH)
 
     def search_context(self, **extra):
         return {

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
+from articles import cachekeys
 from articles.feeds import xml_text
 from articles.links import absolute
 from articles.models import Article, Author, Image, Section, Tag
@@ -118,6 +119,7 @@ SITEMAPS = {
 @sitemap_views.x_robots_tag
 def sitemap_index(request):
     """/sitemap.xml: one entry per sitemap page, like Django's index view but with SITE_URL addresses."""
+    cachekeys.show_listing(cachekeys.EVERY_STORY, cachekeys.SITEMAP)
     entries = []
     for name, sitemap_class in SITEMAPS.items():
         sitemap = sitemap_class()
@@ -133,6 +135,7 @@ def sitemap_index(request):
 
 @require_safe
 def sitemap_section(request, section):
+    cachekeys.show_listing(cachekeys.EVERY_STORY, cachekeys.SITEMAP)
     return sitemap_views.sitemap(request, SITEMAPS, section=section, template_name="sitemaps/sitemap.xml")
 
 
@@ -140,6 +143,7 @@ def sitemap_section(request, section):
 @sitemap_views.x_robots_tag
 def news_sitemap(request):
     """/news-sitemap.xml in the Google News format: published articles of the last 48 hours."""
+    cachekeys.show_listing(cachekeys.EVERY_STORY, cachekeys.SITEMAP)
     now = timezone.now()
     articles = list(
         Article.objects.published()

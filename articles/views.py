@@ -16,7 +16,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView, MonthArchiveView
 from django_permissions_policy import PermissionsPolicyMiddleware
 
-from articles import preview
+from articles import cachekeys, preview
 from articles.embeds import facades, providers
 from articles.models import Article, Author, Section, Tag, TaggedArticle
 from articles.tag_governance import moved_permanently, resolve_tag_slug
@@ -24,7 +24,6 @@ from conclave import pagecache
 
 RELATED_LIMIT = 4
 RELATED_CANDIDATES_PER_TAG = 50
-RELATED_CACHE_SECONDS = 600
 SECTION_BLOCK_SIZE = 4
 # Section blocks on the home page are drawn from this many newest stories, so the query stays
 # bounded however large the archive grows; a section silent for that long has no block.
@@ -111,9 +110,10 @@ class ArticleDetailView(DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         article = self.object
-        # The same for every reader and changed only by a save: worked out once per content generation.
+        cachekeys.show_story(article, article.tags.all(), article.authors.all())
+        # The same for every reader, and kept: it may lag a publish by RELATED_LAG_SECONDS.
         context["related_articles"] = pagecache.remember(
-            f"related:{article.pk}", partial(related_articles, article), RELATED_CACHE_SECONDS
+            f"related:{article.pk}", partial(related_articles, article), cachekeys.RELATED_LAG_SECONDS
         )
         # A correction always stamps revised_at, so a never-revised story skips the query.
         context["corrections"] = list(article.corrections.all()) if article.revised_at else []
@@ -173,12 +173,14 @@ def related_articles(article):
     ]
     # Each LIMIT sits inside an IN of its own: SQLite allows none directly in a UNION's members.
     members = [Article.objects.filter(pk__in=newest).order_by().values("pk") for newest in newest_per_tag]
-    return list(
+    related = list(
         Article.objects.for_teasers()
         .filter(pk__in=members[0].union(*members[1:], all=True))
         .annotate(shared_tags=Count("tagged_items", filter=Q(tagged_items__tag_id__in=tag_ids)))
         .order_by("-shared_tags", "-published_at", "-id")[:RELATED_LIMIT]
     )
+    cachekeys.show_cards(related)
+    return related
 
 
 class ArticleListView(ListView):
@@ -196,7 +198,12 @@ class ArticleListView(ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["feed_urls"] = self.feed_urls or (reverse("articles:feed"), reverse("articles:feed-atom"))
+        self.show_listing()
+        cachekeys.show_cards(context["object_list"])
         return context
+
+    def show_listing(self):
+        cachekeys.show_listing(cachekeys.EVERY_STORY)
 
 
 class HomeView(ArticleListView):
@@ -213,7 +220,11 @@ class HomeView(ArticleListView):
         context = super().get_context_data(**kwargs)
         if context["page_obj"].number == 1:
             context.update(lead=self.lead, section_blocks=section_blocks(), popular_tags=popular_tags())
+            cachekeys.show_cards([self.lead] if self.lead else [])
         return context
+
+    def show_listing(self):
+        cachekeys.show_listing(cachekeys.HOME)
 
 
 def section_blocks():
@@ -236,12 +247,13 @@ def section_blocks():
         if not blocks or blocks[-1][0] != article.section:
             blocks.append((article.section, []))
         blocks[-1][1].append(article)
+    cachekeys.show_cards(article for _, articles in blocks for article in articles)
     return blocks
 
 
 def popular_tags():
-    # Counting tag use over thousands of stories is the home page's costliest query; it changes slowly.
-    # Kept per content generation and not past the next scheduled story, like the pages themselves.
+    # Counting tag use over thousands of stories is the home page's costliest query: kept until the
+    # home page's list changes (a publish, a tag added to a live story), and at most ten minutes.
     return pagecache.remember("home-popular-tags", _count_popular_tags, POPULAR_TAGS_CACHE_SECONDS)
 
 
@@ -258,8 +270,10 @@ def _count_popular_tags():
             .order_by("-article_count", "name")[:POPULAR_TAGS]
         )
         if tags:
-            return tags
-    return []
+            break
+    cachekeys.show_listing(cachekeys.HOME)
+    pagecache.shows(*(cachekeys.tag(tag.pk) for tag in tags))
+    return tags
 
 
 class SubjectListView(ArticleListView):
@@ -285,6 +299,9 @@ class SubjectListView(ArticleListView):
         return super().get_context_data(
             subject=self.subject, heading=self.subject.name, kind=self.kind, **kwargs
         )
+
+    def show_listing(self):
+        cachekeys.show_subject(self.subject)
 
 
 class SectionView(SubjectListView):
@@ -329,6 +346,11 @@ class TagIndexView(ListView):
             .order_by("name")
         )
 
+    def get_context_data(self, **kwargs):
+        # Every tag's name and count: purged with every publish and every tag change.
+        cachekeys.show_listing(cachekeys.EVERY_STORY)
+        return super().get_context_data(**kwargs)
+
 
 class ArchiveMonthView(MonthArchiveView):
     """/archive/<yyyy>/<mm>/: one month's stories, oldest months linked to their neighbours."""
@@ -349,9 +371,13 @@ class ArchiveMonthView(MonthArchiveView):
         return date_list, items.order_by("-published_at", "-id"), extra
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(
+        context = super().get_context_data(
             feed_urls=(reverse("articles:feed"), reverse("articles:feed-atom")), **kwargs
         )
+        cachekeys.show_listing(cachekeys.month_list(context["month"]))
+        cachekeys.show_archive_months()
+        cachekeys.show_cards(context["object_list"])
+        return context
 
 
 def healthz(request):

@@ -12,7 +12,7 @@ the previous copy for a few seconds. What the script does:
   enough request slots that all 64 readers are in flight at once, as under a real crowd, rather than
   queued behind the default 4 threads a worker;
 * each round: the home page is fetched until it is a hit (kept); a draft is published from this process
-  through the ORM, exactly as the admin saves it (the generation is bumped on commit, in the same Redis);
+  through the ORM, exactly as the admin saves it (its pages are purged on commit, in the same Redis);
   then --readers threads, released together by a barrier, each GET / once. Every answer's X-Cache says
   whether its request rendered the page (``miss``), got the previous copy (``stale``) or the new one
   (``hit``): the misses are the renders of that publish. The draft is then put back (a takedown, which
@@ -119,7 +119,7 @@ def publish_round(port, readers):
         sys.exit("No draft in this database to publish (seed_bulk makes one in every 50 articles).")
     kept(port)
     draft.status, draft.published_at = Article.Status.PUBLISHED, timezone.now()
-    draft.save()  # autocommit: the generation is bumped as the save returns
+    draft.save()  # autocommit: its pages are purged as the save returns
     answers = crowd(port, readers)
     draft.status, draft.published_at = Article.Status.DRAFT, None
     draft.save()

@@ -1,11 +1,13 @@
 """The page cache for anonymous visitors (DESIGN.md, "How a request flows").
 
-Pages are kept per address, each with the site-wide *content generation* number it was made in, and
-used only while that is still the current one. Any change that can alter public output bumps it
-(articles/signals.py), so every page is fresh at once without enumerating keys; a hit reads the
-generation and the page in one round trip. A scheduled
-story going live changes pages with no write at all, so nothing is kept past the next scheduled
-``published_at``.
+Pages are kept per address, each with the *keys* of what it shows (``shows()``: the story, every story
+listed on it, its section, tags and authors, the navigation...) and the version each key had when the
+page was made. A change purges its keys (``purge()``, after the commit; articles/cachekeys.py says
+which change touches which keys): each gets a new version, and exactly the pages holding one of them
+are stale, while every other page stays a hit. A hit reads the page, then its keys' versions: two round
+trips. The same keys go out as ``Surrogate-Key`` and ``Cache-Tag`` headers, so that an edge cache
+purges the same pages (conclave/edgepurge.py). A scheduled story going live changes listings with no
+write at all: a page says so (``shows(..., until=...)``) and is not kept past that time.
 
 The address is the page's URL with only the query parameters that page reads (``PAGE_QUERIES``), in a
 fixed order: tracking tags (utm_*, fbclid, gclid) and made-up parameters neither make new entries nor
@@ -17,7 +19,7 @@ a second line, since it runs on its own clock (and tests move ours with time_mac
 When a busy page goes stale (a publish, or its time ran out), one request makes it again while the
 readers arriving meanwhile get the previous copy, for at most ``GRACE_SECONDS`` after it went stale;
 rather than every one of them rendering it at once. Taking something down (unpublish, delete) is a
-*hard* bump: no page made before it is served again, not even within the grace.
+*hard* purge: no page made before it is served again, not even within the grace.
 
 Every kept page also tells browsers and CDNs how long they may keep it (``Cache-Control`` with
 ``max-age``, ``s-maxage`` and ``stale-while-revalidate``) and carries an ``ETag`` and ``Last-Modified``,
@@ -28,13 +30,13 @@ A cache that fails (Redis down) costs speed, never a page: requests are served u
 is logged, once a minute.
 """
 
+import contextvars
 import datetime
 import gzip
 import hashlib
 import logging
 import math
 import re
-import secrets
 import time
 from types import SimpleNamespace
 from typing import NamedTuple
@@ -83,8 +85,6 @@ class OncePerMinute(logging.Filter):
 
 failure_log = OncePerMinute()
 logger.addFilter(failure_log)
-
-GENERATION_KEY = "pagecache:generation"
 
 
 class Query(NamedTuple):
@@ -159,10 +159,6 @@ STALE_SECONDS = 60
 GRACE_SECONDS = 10
 # How long one request keeps the right to make a page again: if it dies, another takes over after this.
 REBUILD_SECONDS = 5
-# A hard bump (something taken down) moves the generation into the next block of this size: no page
-# made in an earlier block is ever served stale. Soft bumps add 1 (crossing into a new block now and
-# then only costs that page its grace).
-HARD_STEP = 2**20
 # Smaller bodies gain too little from gzip to pay for the header and the decompression.
 COMPRESS_MIN_BYTES = 1024
 COMPRESSIBLE_TYPES = re.compile(r"^(?:text/|application/(?:[\w.+-]*\+)?(?:xml|json)\b)")
@@ -196,85 +192,190 @@ def accepts_gzip(accept_encoding):
     return gzip_weight > 0 and gzip_weight >= identity_weight
 
 
+# -- Keys: what a page shows, and how a change makes stale exactly the pages that show it ----------------
+
+# Every kept page and fragment holds this key too: purging it empties everything (a new renderer).
+SITE_KEY = "site"
+SEQUENCE_KEY = "pagecache:sequence"
+
+_shown = contextvars.ContextVar("pagecache_shown", default=None)
+
+
+class Shown:
+    """What the page being made shows: its keys, and the earliest time any of it changes by itself."""
+
+    def __init__(self):
+        self.keys = {SITE_KEY}
+        self.until = None
+        self.timeline = None  # read once per page, however many parts of it ask
+
+    def add(self, keys, until=None):
+        self.keys.update(keys)
+        if until is not None and (self.until is None or until < self.until):
+            self.until = until
+
+
+def shows(*keys, until=None):
+    """Say that the page being made shows what ``keys`` name (and, with ``until``, that it changes by
+    itself at that time, with no save: a scheduled story going live).
+
+    Called by views, context processors and ``remember`` while a page is made; outside a request
+    (a command, an email) it does nothing.
+    """
+    shown = _shown.get()
+    if shown is not None:
+        shown.add(keys, until)
+
+
+def is_making_a_page():
+    """Whether what is shown now goes into a page (or fragment) to be kept: what only bounds a kept
+    page's lifetime need not be worked out otherwise."""
+    return _shown.get() is not None
+
+
 def _new_series():
-    # A random start rather than 1: if the key is ever lost (evicted, culled), pages kept under an
-    # earlier series can never be mistaken for the current one.
-    return secrets.randbelow(2**48)
+    # From the clock, in microseconds: a sequence lost (evicted) starts again above every number it
+    # gave before, so that no version it wrote can look newer than the pages made after it.
+    return time.time_ns() // 1000
 
 
-def current_generation():
-    generation = cache.get(GENERATION_KEY)
-    if generation is None:
-        generation = _new_series()
-        if not cache.add(GENERATION_KEY, generation, timeout=None):
-            generation = cache.get(GENERATION_KEY, generation)  # another process started it first
-    return generation
+def _sequence():
+    sequence = cache.get(SEQUENCE_KEY)
+    if sequence is None:
+        cache.add(SEQUENCE_KEY, _new_series(), timeout=None)
+        sequence = cache.get(SEQUENCE_KEY)
+    return sequence
 
 
-def bump_generation(hard=False):
-    """Make every cached page and fragment stale at once: one cache write (and one more for the grace).
+def _version_key(key):
+    return f"pagecache:key:{key}"
 
-    ``hard``: something public was taken away (an unpublish, a delete): no page made before this bump
-    may be served again, not even to the readers who arrive while it is being made again.
 
-    Runs after a commit, when the editor's change is already saved: a failing cache is logged, not
+def _hard_key(key):
+    return f"pagecache:hard:{key}"
+
+
+def purge(keys, hard=False):
+    """Make every kept page and fragment that shows any of ``keys`` stale: one write per key.
+
+    Each key gets the next number of a site-wide sequence as its version; a page is current while
+    every key it holds has the version it was made with. ``hard``: something public was taken away (an
+    unpublish, a delete): no page made before this purge may be served again, not even to the readers
+    who arrive while it is being made again.
+
+    Run after the commit, when the editor's change is already saved: a failing cache is logged, not
     raised (pages are then served uncached until it is back).
     """
+    keys = sorted(set(keys))
+    if not keys:
+        return None
     try:
-        now = timezone.now()
         try:
-            generation = cache.incr(GENERATION_KEY, HARD_STEP if hard else 1)
-        except ValueError:  # no generation yet, or lost: start a new series
-            generation = _new_series()
-            cache.set(GENERATION_KEY, generation, timeout=None)
-            return generation
-        if not hard:
-            # When the previous generation's pages went stale: their grace counts from here. Until
-            # this is written (and once the grace is over) they have none.
-            cache.set(_stale_since_key(generation), now, timeout=GRACE_SECONDS + 1)
-        return generation
+            sequence = cache.incr(SEQUENCE_KEY)
+        except ValueError:  # lost: start a new series, above every version written so far
+            sequence = _new_series()
+            cache.set(SEQUENCE_KEY, sequence, timeout=None)
+        version = (sequence, timezone.now())
+        cache.set_many({_version_key(key): version for key in keys}, timeout=None)
+        if hard:
+            # Read only while a page is within its grace, so kept as long as a page can be.
+            timeout = settings.PAGE_CACHE_SECONDS + GRACE_SECONDS + REBUILD_SECONDS
+            cache.set_many({_hard_key(key): sequence for key in keys}, timeout=timeout)
+        return sequence
     except Exception:
-        logger.warning("Page cache: could not bump the content generation", exc_info=True)
+        logger.warning("Page cache: could not purge %s", " ".join(keys), exc_info=True)
         return None
 
 
-def _stale_since_key(generation):
-    return f"pagecache:{generation}:since"
+def _snapshot(keys, started):
+    """The versions of ``keys`` for a page or fragment made since sequence ``started``: None when one of
+    them was purged meanwhile (what was made may predate the change: it is not kept)."""
+    version_keys = {_version_key(key): key for key in keys}
+    found = cache.get_many(list(version_keys))
+    snapshot = []
+    for version_key, key in version_keys.items():
+        version = found.get(version_key)
+        if version is None:
+            # Never purged (or evicted): start its versions now. add() writes nothing if a purge got
+            # there first, and the version read back is then the purge's.
+            cache.add(version_key, (started, None), timeout=None)
+            version = cache.get(version_key)
+            if version is None:
+                return None
+        if version[0] > started:
+            return None
+        snapshot.append((key, version[0]))
+    return tuple(snapshot)
+
+
+class Kept(NamedTuple):
+    """A page or fragment as kept: made at sequence ``made_in`` with the versions of ``snapshot``."""
+
+    made_in: int
+    snapshot: tuple
+    valid_until: datetime.datetime
+    value: object
+
+
+def _changed_keys(kept, versions):
+    """The keys of ``kept`` purged since it was made (a key whose version was lost counts)."""
+    return [
+        key for key, sequence in kept.snapshot if (versions.get(_version_key(key)) or (None,))[0] != sequence
+    ]
+
+
+def _versions_of(kept):
+    return cache.get_many([_version_key(key) for key, _ in kept.snapshot])
+
+
+def _is_current(kept, versions, now):
+    return kept.valid_until > now and not _changed_keys(kept, versions)
 
 
 class Timeline(NamedTuple):
-    """When the newest live story went out, and when the next scheduled one goes live (or None)."""
+    """When the newest live story went out, when the next scheduled one goes live, and when the first
+    scheduled story of a month with no live story yet goes live (each None when there is none)."""
 
     newest_published: datetime.datetime | None
     next_scheduled: datetime.datetime | None
+    next_new_month: datetime.datetime | None
+
+
+# Purged by every change to what is published when (articles/cachekeys.py).
+SCHEDULE_KEY = "schedule"
 
 
 def site_timeline():
-    """Both ends of "now" in the publishing schedule, in one query per content generation.
-
-    They change together, and only when a story is saved (a new generation) or when the next scheduled
-    one goes live: the entry is valid until then. Computed uncached when the cache is down.
-    """
+    """The publishing schedule, in one query until it changes (a save, or the next scheduled story going
+    live, whichever comes first). Computed uncached when the cache is down."""
+    shown = _shown.get()
+    if shown is not None and shown.timeline is not None:
+        return shown.timeline
     now = timezone.now()
     try:
-        return _timeline(current_generation(), now)
+        timeline = _timeline(now)
     except Exception as exc:
         logger.warning("Page cache unavailable, reading the schedule uncached: %s", exc)
-        return _read_timeline(now)
+        timeline = _read_timeline(now)
+    if shown is not None:
+        shown.timeline = timeline
+    return timeline
 
 
-def _timeline(generation, now):
-    key = f"pagecache:{generation}:timeline"
-    entry = cache.get(key)
-    if entry is not None and entry[0] > now:
-        return entry[1]
+def _timeline(now):
+    key = "pagecache:timeline"
+    kept = cache.get(key)
+    if kept is not None and _is_current(kept, _versions_of(kept), now):
+        return kept.value
+    started = _sequence()
     timeline = _read_timeline(now)
     # Valid until that story goes live; bounded anyway, against writes that send no signal.
     valid_until = now + datetime.timedelta(seconds=SCHEDULE_RECHECK_SECONDS)
     if timeline.next_scheduled is not None:
         valid_until = min(valid_until, timeline.next_scheduled)
-    if valid_until > now:
-        cache.set(key, (valid_until, timeline), _timeout(valid_until - now))
+    snapshot = _snapshot([SCHEDULE_KEY, SITE_KEY], started)
+    if valid_until > now and snapshot is not None:
+        cache.set(key, Kept(started, snapshot, valid_until, timeline), _timeout(valid_until - now))
     return timeline
 
 
@@ -284,7 +385,7 @@ _schedule_reader = None
 
 
 def read_schedule_with(reader):
-    """Register ``reader(now) -> (newest published_at, next scheduled published_at)``, either None."""
+    """Register ``reader(now) -> (newest published_at, next scheduled, next scheduled in a new month)``."""
     global _schedule_reader
     _schedule_reader = reader
 
@@ -295,60 +396,49 @@ def _read_timeline(now):
     return Timeline(*_schedule_reader(now))
 
 
-def seconds_until_next_scheduled(generation, now):
-    """Seconds from ``now`` until the next scheduled story goes live (inf when none is scheduled)."""
-    scheduled = _timeline(generation, now).next_scheduled
-    return (scheduled - now).total_seconds() if scheduled is not None else math.inf
-
-
 def _timeout(delta):
     """The cache server's own expiry: a whole number of seconds, never before the entry's own."""
     return max(1, math.ceil(delta.total_seconds()))
 
 
-def _store(key, value, generation, now, seconds):
-    """Keep ``value`` with its "valid until" time; not at all when a story goes live right now."""
-    lifetime = min(seconds, seconds_until_next_scheduled(generation, now))
-    if lifetime <= 0:
-        return
-    valid_until = now + datetime.timedelta(seconds=lifetime)
-    cache.set(key, (valid_until, value), _timeout(valid_until - now))
-
-
-def remember(name, compute, seconds, per_generation=True):
-    """``cache.get_or_set`` for data shown on public pages: keyed by the content generation and never
-    kept past the next scheduled story going live. Computed uncached when the cache is down.
-
-    ``per_generation=False`` is for data no story can change (the sections): kept ``seconds``, or until
-    ``forget(name)``, across publishes.
+def remember(name, compute, seconds, keys=(), until=None):
+    """``cache.get_or_set`` for data shown on public pages, kept ``seconds`` at most, not past ``until``,
+    and until a purge of one of ``keys`` or of what ``compute`` said it shows (``shows()`` called while
+    it runs: the cards of the stories it found). The page being made shows all of them too. Computed
+    uncached when the cache is down.
     """
     now = timezone.now()
+    key = f"pagecache:fragment:{name}"
     try:
-        generation = current_generation() if per_generation else None
-        key = f"pagecache:{generation}:{name}" if per_generation else f"pagecache:kept:{name}"
-        entry = cache.get(key)
+        kept = cache.get(key)
+        if kept is not None and _is_current(kept, _versions_of(kept), now):
+            shows(*(shown_key for shown_key, _ in kept.snapshot), until=kept.valid_until)
+            return kept.value
+        started = _sequence()
     except Exception as exc:
         logger.warning("Page cache unavailable, computing %s uncached: %s", name, exc)
-        return compute()
-    if entry is not None and entry[0] > now:
-        return entry[1]
-    value = compute()
+        started = None
+    outer = _shown.get()
+    inner = Shown()
+    inner.timeline = outer and outer.timeline
+    token = _shown.set(inner)
     try:
-        if per_generation:
-            _store(key, value, generation, now, seconds)
-        else:
-            cache.set(key, (now + datetime.timedelta(seconds=seconds), value), seconds)
-    except Exception as exc:
-        logger.warning("Page cache: %s not stored: %r", name, exc)
+        value = compute()
+    finally:
+        _shown.reset(token)
+    if outer is not None:
+        outer.timeline = inner.timeline
+    valid_until = now + datetime.timedelta(seconds=seconds)
+    inner.add(keys, min(valid_until, until) if until is not None else valid_until)
+    shows(*inner.keys, until=inner.until)
+    if started is not None and inner.until > now:
+        try:
+            snapshot = _snapshot(inner.keys, started)
+            if snapshot is not None:
+                cache.set(key, Kept(started, snapshot, inner.until, value), _timeout(inner.until - now))
+        except Exception as exc:
+            logger.warning("Page cache: %s not stored: %r", name, exc)
     return value
-
-
-def forget(name):
-    """Drop what ``remember(name, ..., per_generation=False)`` kept; run after the commit."""
-    try:
-        cache.delete(f"pagecache:kept:{name}")
-    except Exception:
-        logger.warning("Page cache: could not forget %s", name, exc_info=True)
 
 
 def _is_anonymous(request):
@@ -395,58 +485,60 @@ def _page_key(address):
 
 
 def _read_page(address):
-    """(current generation, key, kept entry or None) in one round trip to the cache server.
-
-    An entry is (the generation it was made in, valid until, page), kept under the address alone: read
-    together with the current generation (one MGET on Redis), a page from an older generation is
-    stale, and the next page made writes over it.
-    """
+    """(key, kept page or None, the versions of its keys) in two round trips to the cache server: the
+    page, kept under its address with the versions of the keys it shows, then those keys' versions."""
     key = _page_key(address)
-    found = cache.get_many([GENERATION_KEY, key])
-    generation = found.get(GENERATION_KEY)
-    if generation is None:
-        return current_generation(), key, None  # starts a new series
-    return generation, key, found.get(key)
+    kept = cache.get(key)
+    if kept is None:
+        return key, None, {}
+    return key, kept, _versions_of(kept)
 
 
-def _current(entry, generation, now):
-    """The kept page, if it is current: made in this generation and still within its time."""
-    if entry is not None and entry[0] == generation and entry[1] > now:
-        return entry[2]
+def _current(kept, versions, now):
+    """The kept page, if it is current: no key of it purged since it was made, and within its time."""
+    if kept is not None and _is_current(kept, versions, now):
+        return kept.value
     return None
 
 
-def _grace(key, entry, generation, now, may_rebuild):
+def _stale_since(kept, changed, versions):
+    """When the kept page went stale: the first purge of one of its keys, or its own time running out
+    (a scheduled story going live); None if that is not known (a key's version lost)."""
+    times = [kept.valid_until]
+    for key in changed:
+        purged_at = versions.get(_version_key(key), (None, None))[1]
+        if purged_at is None:
+            return None
+        times.append(purged_at)
+    return min(times)
+
+
+def _grace(key, kept, versions, now, may_rebuild):
     """For a kept page that is not current: (copy, None) to answer with the stale copy while another
     request makes the page again; (None, lock) when this request is to make it, holding ``lock``;
     (None, None) when no copy may be served (none kept, past its grace, or made before a takedown).
 
-    The grace counts from when the page went stale: the bump after its generation, or its own time
-    running out (a scheduled story going live). Readers that get the copy pay one round trip (that
-    time and the lock, read together); the one that takes the lock pays one more.
+    The grace counts from when the page went stale. Readers that get the copy pay one more round trip
+    (the takedowns of its purged keys and the lock, read together); the one that takes the lock pays
+    one more.
     """
-    if entry is None:
+    if kept is None:
         return None, None
-    made_in, valid_until, page = entry
-    grace = datetime.timedelta(seconds=GRACE_SECONDS)
-    if made_in > generation or made_in // HARD_STEP != generation // HARD_STEP:
-        return None, None  # made before something was taken down (or in another series)
-    if now - valid_until > grace:
-        return None, None  # its own time ran out long ago
+    changed = _changed_keys(kept, versions)
+    stale_since = _stale_since(kept, changed, versions)
+    if stale_since is None or now - stale_since > datetime.timedelta(seconds=GRACE_SECONDS):
+        return None, None
     lock = f"{key}:rebuild"
-    bumped_key = _stale_since_key(made_in + 1)
-    found = cache.get_many([bumped_key, lock] if made_in < generation else [lock])
-    if made_in < generation:
-        bumped = found.get(bumped_key)
-        if bumped is None or now - bumped > grace:
-            return None, None  # that bump is past its grace, or its time not written yet
+    found = cache.get_many([lock, *(_hard_key(key) for key in changed)])
+    if any(found.get(_hard_key(key), kept.made_in) > kept.made_in for key in changed):
+        return None, None  # made before something it shows was taken down
     held_until = found.get(lock)
     if not may_rebuild or (held_until is not None and held_until > now):
-        return page, None
+        return kept.value, None
     until = now + datetime.timedelta(seconds=REBUILD_SECONDS)
     if held_until is None:
         if not cache.add(lock, until, REBUILD_SECONDS):
-            return page, None  # another request took it first
+            return kept.value, None  # another request took it first
     else:
         cache.set(lock, until, REBUILD_SECONDS)  # its holder died or is stuck: take over
     return None, lock
@@ -502,18 +594,25 @@ def _storable_seconds(request, response):
     return min(settings.PAGE_CACHE_SECONDS, _max_age(directives))
 
 
-def _lifetime(request, response, generation, now):
-    """Seconds this page may be kept, by us and by CDNs: what the response allows, never past the next
-    scheduled story going live."""
+def _lifetime(request, response, shown, now):
+    """Seconds this page may be kept, by us and by CDNs: what the response allows, never past the time
+    something it shows changes by itself (the next scheduled story, for a listing)."""
     seconds = _storable_seconds(request, response) if request.method == "GET" else 0
     if seconds <= 0:
         return 0
-    return min(seconds, seconds_until_next_scheduled(generation, now))
+    if shown.until is not None:
+        seconds = min(seconds, (shown.until - now).total_seconds())
+    return seconds
 
 
-def _make_page(response, now, lifetime):
+def _make_page(response, now, lifetime, keys):
     """The response as kept and as sent: caching headers set once, the body gzipped if that helps."""
     content = response.content
+    # For the edge caches, which purge by these names (and strip them before the reader): Fastly and
+    # Varnish's xkey read a space-separated list, Cloudflare a comma-separated one.
+    keys = sorted(keys)
+    response["Surrogate-Key"] = " ".join(keys)
+    response["Cache-Tag"] = ",".join(keys)
     if not response.has_header("ETag"):
         # Weak: the same page is sent gzipped or not, and both are "the same" for If-None-Match.
         response["ETag"] = f'W/"{hashlib.sha256(content).hexdigest()[:32]}"'
@@ -640,21 +739,23 @@ class PageCacheMiddleware:
         now = timezone.now()
         address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
         try:
-            generation, key, entry = _read_page(address)
-            outcome, page, lock = "hit", _current(entry, generation, now), None
+            key, kept, versions = _read_page(address)
+            outcome, page, lock = "hit", _current(kept, versions, now), None
             if page is None:
                 outcome = "stale"
-                page, lock = _grace(key, entry, generation, now, may_rebuild=request.method == "GET")
+                page, lock = _grace(key, kept, versions, now, may_rebuild=request.method == "GET")
             if lock is not None:
                 # Made by another request between that read and this lock (which it had just freed)?
-                outcome, page = "hit", _current(cache.get(key), generation, now)
+                _, kept, versions = _read_page(address)
+                outcome, page = "hit", _current(kept, versions, now)
+            started = _sequence() if page is None else None
         except Exception as exc:
             logger.warning("Page cache unavailable, serving %s uncached: %s", request.path, exc)
             return self.get_response(request)
         try:
             if page is not None:
                 return _respond(request, page, now, outcome)
-            return self._make(request, key, generation, now)
+            return self._make(request, key, started, now)
         finally:
             if lock is not None:
                 _release(lock)
@@ -664,22 +765,31 @@ class PageCacheMiddleware:
             return None
         return _query_of(request)
 
-    def _make(self, request, key, generation, now):
-        response = self.get_response(request)
+    def _make(self, request, key, started, now):
+        """Runs the view, noting what its page shows; keeps the page unless something it shows was
+        purged while it was being made (``started``: the purge sequence before the view ran)."""
+        shown = Shown()
+        token = _shown.set(shown)
         try:
-            lifetime = _lifetime(request, response, generation, now)
+            response = self.get_response(request)
+        finally:
+            _shown.reset(token)
+        try:
+            lifetime = _lifetime(request, response, shown, now)
         except Exception as exc:
             logger.warning("Page cache: %s not stored: %r", request.path, exc)
             return response
         if lifetime <= 0:
             response["X-Cache"] = "miss"
             return response
-        page = _make_page(response, now, lifetime)
+        page = _make_page(response, now, lifetime, shown.keys)
         try:
-            valid_until = now + datetime.timedelta(seconds=lifetime)
-            # The cache server keeps it through the grace too: the copy readers get while it is remade.
-            timeout = _timeout(valid_until - now) + GRACE_SECONDS
-            cache.set(key, (generation, valid_until, page), timeout)
+            snapshot = _snapshot(shown.keys, started)
+            if snapshot is not None:
+                valid_until = now + datetime.timedelta(seconds=lifetime)
+                # The cache server keeps it through the grace too: the copy readers get while it is remade.
+                timeout = _timeout(valid_until - now) + GRACE_SECONDS
+                cache.set(key, Kept(started, snapshot, valid_until, page), timeout)
         except Exception as exc:
             logger.warning("Page cache: %s not stored: %r", request.path, exc)
         return _respond(request, page, now, "miss")

@@ -110,6 +110,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=3.0)
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    # Django's default of 300 entries would evict the page cache's key versions (a page names dozens):
+    # pages then made again for nothing.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 20_000)
 # Anonymous pages are kept at most this long, and never past the next scheduled story's time.
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=300)
 

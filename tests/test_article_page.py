@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from articles.models import Article, Correction
-from conclave import pagecache
 from tests.conftest import SEED_SLUG
 from tests.factories import ArticleFactory, AuthorFactory, TagFactory
+from tests.support.caching import as_after_a_publish
 
 SEED_FILE = Path(__file__).resolve().parent.parent / "articles" / "demo" / "openai-foxconn.md"
 SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
@@ -194,10 +194,7 @@ def test_article_page_query_budget(db, client, no_page_cache, django_assert_max_
     # Corrected, so the corrections are read too.
     Correction.objects.create(article=article, note="A figure was wrong.")
     article.refresh_from_db()
-    # As right after a publish: nothing cached under the new content generation, the site's schedule
-    # included; only the sections (which no story changes) are still known.
-    client.get("/tags/")
-    pagecache.bump_generation()
+    as_after_a_publish()
     with django_assert_max_num_queries(6):
         response = client.get(article.get_absolute_url())
     assert response.status_code == 200

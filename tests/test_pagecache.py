@@ -1,8 +1,9 @@
 """The page cache for anonymous visitors: hits cost no query, every change is seen at once, staff and
 per-visitor pages are never kept, and a broken cache only costs speed.
 
-Tests run inside a transaction that never commits, so the generation bump (run on commit) is executed
+Tests run inside a transaction that never commits, so the purges (run on commit) are executed
 explicitly with django_capture_on_commit_callbacks(execute=True), exactly where a real commit would be.
+Which change purges which page is tested kind by kind in tests/test_cachekeys.py.
 """
 
 import datetime
@@ -203,29 +204,31 @@ def test_unpublished_or_deleted_stories_leave_every_page_at_once(
         assert f"/news/{article.slug}/" not in text(client.get(url)), url
 
 
-def test_the_generation_is_bumped_after_the_commit_not_before(
-    client, newsroom, django_capture_on_commit_callbacks
-):
+def test_pages_are_purged_after_the_commit_not_before(client, newsroom, django_capture_on_commit_callbacks):
     prime(client, "/")
     with django_capture_on_commit_callbacks() as callbacks:
         edit_article(newsroom)
         # Until the transaction commits, the old page is still the truth for other visitors.
         assert is_hit(client.get("/"))
-    assert pagecache.bump_generation in callbacks
+    assert any(getattr(callback, "func", None) is pagecache.purge for callback in callbacks)
     for callback in callbacks:
         callback()
     assert "A rewritten headline" in text(client.get("/"))
 
 
-def test_a_lost_generation_never_brings_back_older_pages(client, newsroom):
+def test_a_lost_key_version_never_brings_back_older_pages(client, newsroom):
     prime(client, "/")
-    generation = pagecache.current_generation()
-    cache.delete(pagecache.GENERATION_KEY)  # evicted, say
-    assert pagecache.current_generation() != generation
+    cache.delete(pagecache._version_key("list-home"))  # evicted, say
     assert not is_hit(client.get("/"))
-    cache.delete(pagecache.GENERATION_KEY)
-    pagecache.bump_generation()  # a bump with no generation starts a new series too
-    assert pagecache.current_generation() != generation
+    assert is_hit(client.get("/"))
+
+
+def test_a_lost_sequence_starts_above_every_version_it_gave(client, newsroom):
+    before = pagecache.purge(["list-home"])
+    cache.delete(pagecache.SEQUENCE_KEY)  # evicted, say
+    prime(client, "/")
+    assert pagecache.purge(["list-home"]) > before
+    assert not is_hit(client.get("/"))
 
 
 @pytest.fixture
@@ -428,7 +431,7 @@ def test_a_broken_cache_still_serves_every_page(client, newsroom, settings, capl
     article = newsroom[3][0]
     article.title = "Saved while the cache is down"
     article.save()
-    assert pagecache.bump_generation() is None  # logged, not raised: the editor's save stands
+    assert pagecache.purge(["list-home"]) is None  # logged, not raised: the editor's save stands
     assert "Saved while the cache is down" in text(client.get("/"))
 
 
@@ -1211,7 +1214,7 @@ def correct(article):
 
 
 # (what is done, to the story of which state): whether readers lose something, so no stale copy may be served.
-BUMPS = [
+TAKEDOWNS = [
     ("remove a tag", "draft", False),
     ("remove a tag", "scheduled", False),
     ("remove a tag", "live", True),
@@ -1229,18 +1232,18 @@ BUMPS = [
 ]
 
 
-@pytest.mark.parametrize(("change", "state", "hard"), BUMPS)
+@pytest.mark.parametrize(("change", "state", "hard"), TAKEDOWNS)
 def test_only_what_readers_could_see_is_taken_down_hard(
     newsroom, django_capture_on_commit_callbacks, monkeypatch, change, state, hard
 ):
-    """A hard bump ends every page's grace; a writer's draft edits or a scheduled story's must not,
-    or the home page's readers all render at once after each (the dogpile the grace prevents)."""
+    """A hard purge ends the grace of the pages it purges; a writer's draft edits or a scheduled story's
+    must not, or the home page's readers all render at once after each (the dogpile the grace prevents)."""
     article = Article.objects.get(
         title={"draft": "Draft story", "scheduled": "Future story", "live": "Live story 0"}[state]
     )
     correction = correct(article)
-    bumps = []
-    monkeypatch.setattr("articles.signals.bump_generation", lambda hard=False: bumps.append(hard))
+    purges = []
+    monkeypatch.setattr(pagecache, "purge", lambda keys, hard=False: purges.append(hard))
     actions = {
         "remove a tag": lambda: article.tags.remove(Tag.objects.get(slug="semiconductors")),
         "edit": article.save,  # what the editor changed does not matter here: the story's state does
@@ -1252,7 +1255,8 @@ def test_only_what_readers_could_see_is_taken_down_hard(
     }
     with django_capture_on_commit_callbacks(execute=True):
         actions[change]()
-    assert bumps and any(bumps) is hard, bumps
+    # A draft's own changes purge nothing; a scheduled story's only its future listings, softly.
+    assert any(purges) is hard, purges
 
 
 def test_an_authorization_header_neither_bypasses_nor_changes_the_page(client, newsroom):

@@ -11,9 +11,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from articles import images
+from articles.cachekeys import purge_on_commit
 from articles.embeds import fetching, metadata, providers
 from articles.rendering import normalise
-from conclave.pagecache import bump_generation
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class Embed(models.Model):
                 excerpt=article.excerpt,
             )
         # update() sends no signal: the pages that showed the old facade are out of date from now.
-        transaction.on_commit(bump_generation)
+        purge_on_commit("embed fetched", [article.pk for article in self.shown_in.all()])
 
 
 def _message(exc):

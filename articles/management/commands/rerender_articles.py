@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from articles import cachekeys
 from articles.models import Article
 from articles.rendering import RENDERER_VERSION, RenderError
-from conclave import pagecache
 
 
 class Command(BaseCommand):
@@ -35,8 +35,8 @@ class Command(BaseCommand):
             )
             if done % 50 == 0 or done == total:
                 self.stdout.write(f"  {done}/{total} rendered")
-        # update() sends no model signals: make cached pages stale by hand.
-        pagecache.bump_generation()
+        # update() sends no model signals: every kept page is out of date.
+        cachekeys.purge_on_commit("everything")
         self.stdout.write(self.style.SUCCESS(f"Rendered {total - failed} of {total} article(s)."))
         if failed:
             raise CommandError(f"{failed} article(s) could not be rendered; see above.")

@@ -22,11 +22,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import Max
 
-from articles import images
+from articles import cachekeys, images
 from articles.management import fictional_newsroom as newsroom
 from articles.management.hero_drawing import draw_hero
 from articles.models import Article, Author, Image, Section, Tag, TaggedArticle
-from conclave import pagecache
 
 HERO_FILENAME = "seed-bulk-hero.jpg"
 
@@ -110,8 +109,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {done}/{total} articles")
 
         elapsed = time.perf_counter() - started
-        # Bulk inserts send no model signals: make cached pages stale by hand.
-        pagecache.bump_generation()
+        # Bulk inserts send no model signals: every kept page is out of date.
+        cachekeys.purge_on_commit("everything")
         method = f"COPY, {workers} stream{'s' if workers > 1 else ''}" if use_copy else "bulk_create"
         self.stdout.write(
             self.style.SUCCESS(
