@@ -72,7 +72,12 @@ class PurgeFailed(Exception):
 def purge(keys=(), urls=()):
     """Purge ``keys`` (surrogate keys) and ``urls`` (absolute http/https addresses) at the configured
     edge; returns once confirmed, raises PurgeFailed otherwise."""
-    edge().purge(keys, urls)
+    try:
+        configured = edge()
+    except ImproperlyConfigured as exc:
+        # Checked at start-up; only an environment changed since (a token removed) gets here.
+        raise PurgeFailed(str(exc)) from None
+    configured.purge(keys, urls)
 
 
 def edge():
@@ -197,11 +202,21 @@ def _api_base(name, value):
 # What may be purged.
 
 
+def _listed(items, what):
+    """``items`` as a list (None: an empty one); PurgeFailed for one string, or anything not iterable."""
+    if items is None:
+        return []
+    if isinstance(items, str | bytes):
+        raise PurgeFailed(f"{what} must be a list, not one string", retryable=False)
+    try:
+        return list(items)
+    except TypeError:
+        raise PurgeFailed(f"{what} must be a list, not {type(items).__name__}", retryable=False) from None
+
+
 def _checked_keys(keys):
-    if isinstance(keys, str | bytes):
-        raise PurgeFailed("keys must be a list of surrogate keys, not one string", retryable=False)
     checked = []
-    for key in keys:
+    for key in _listed(keys, "keys"):
         if not isinstance(key, str) or not _KEY.fullmatch(key) or len(key) > MAX_KEY_BYTES:
             raise PurgeFailed(
                 f"refused the surrogate key {key!r}: keys are 1 to {MAX_KEY_BYTES} visible ASCII "
@@ -213,10 +228,8 @@ def _checked_keys(keys):
 
 
 def _checked_urls(urls):
-    if isinstance(urls, str | bytes):
-        raise PurgeFailed("urls must be a list of addresses, not one string", retryable=False)
     checked = []
-    for url in urls:
+    for url in _listed(urls, "urls"):
         try:
             parts = urlsplit(url) if isinstance(url, str) else None
             parts and parts.port  # noqa: B018 -- raises ValueError on a port that is not a number

@@ -453,6 +453,26 @@ def test_urls_no_edge_can_take_are_refused_before_sending(cloudflare, url):
     assert cloudflare.requests == []
 
 
+@pytest.mark.parametrize("keys, urls", [(5, []), (["story-12"], 5), ("story-12", []), ([], STORY)])
+def test_keys_or_urls_not_given_as_a_list_are_refused(fastly, keys, urls):
+    assert failure(keys, urls).retryable is False
+    assert fastly.requests == []
+
+
+def test_none_is_nothing_to_purge(fastly):
+    edgepurge.purge(None, None)
+    edgepurge.purge(["story-12"], None)
+    assert [r.headers["surrogate-key"] for r in fastly.requests] == ["story-12"]
+
+
+def test_a_token_gone_from_the_environment_since_start_up_is_purge_failed(fastly, monkeypatch):
+    monkeypatch.delenv("FASTLY_API_TOKEN")
+    error = failure(["story-12"])
+    assert "FASTLY_API_TOKEN is not set" in error.reason
+    assert error.retryable is True
+    assert fastly.requests == []
+
+
 def test_the_longest_key_allowed_is_sent(fastly):
     edgepurge.purge(["k" * 1024])
     assert fastly.requests[0].headers["surrogate-key"] == "k" * 1024
