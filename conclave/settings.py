@@ -12,6 +12,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from conclave import edgepurge
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -116,6 +118,19 @@ if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 20_000)
 # Anonymous pages are kept at most this long, and never past the next scheduled story's time.
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=300)
+
+# The edge cache in front of the site, purged by surrogate key after each change (conclave/edgepurge.py):
+# empty for none, varnish://host:port[,host:port…], fastly://<service id> or cloudflare://<zone id>. Their
+# API tokens, FASTLY_API_TOKEN and CLOUDFLARE_API_TOKEN, are read from the environment at each purge and
+# never kept in settings. A malformed URL, or an edge named without its token, stops start-up here.
+EDGE_PURGE_URL = env.str("EDGE_PURGE_URL", default="")
+FASTLY_API_URL = env.str("FASTLY_API_URL", default="https://api.fastly.com")
+CLOUDFLARE_API_URL = env.str("CLOUDFLARE_API_URL", default="https://api.cloudflare.com/client/v4")
+# Seconds one purge request may take, answer included.
+EDGE_PURGE_TIMEOUT = env.float("EDGE_PURGE_TIMEOUT", default=edgepurge.TIMEOUT)
+edgepurge.configure(
+    EDGE_PURGE_URL, fastly_api=FASTLY_API_URL, cloudflare_api=CLOUDFLARE_API_URL, timeout=EDGE_PURGE_TIMEOUT
+)
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Conclave TechMedia <news@localhost>")
