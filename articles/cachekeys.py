@@ -15,6 +15,7 @@ from functools import partial
 from django.db import transaction
 from django.utils import timezone
 
+from articles import edge
 from conclave import pagecache
 
 # Site-wide parts, on every HTML page.
@@ -266,5 +267,13 @@ def purge_on_commit(change, *args, using=None):
     the old page again, under the new versions, before the change is visible."""
     hard, keys_of = CHANGES[change]
     keys = frozenset(keys_of(*args))
-    transaction.on_commit(partial(pagecache.purge, keys, hard=hard), using=using)
+    # Robust: the change is committed whatever happens next; a failing purge is logged, and an edge
+    # purge that fails is kept and tried again (articles/edge.py).
+    transaction.on_commit(partial(purge_everywhere, keys, hard=hard), using=using, robust=True)
     return keys
+
+
+def purge_everywhere(keys, hard=False):
+    """Our page cache first, then the edge, which may fetch from it as soon as it is purged."""
+    pagecache.purge(keys, hard=hard)
+    edge.purge_at_edge(keys)

@@ -20,7 +20,11 @@ def navigation_sections():
     """The header's sections. No story changes them, so they are kept across publishes, until a section
     changes: a publish does not cost every page one more query."""
     return pagecache.remember(
-        "nav-sections", lambda: list(Section.objects.all()), NAV_CACHE_SECONDS, keys=[cachekeys.NAV]
+        "nav-sections",
+        lambda: list(Section.objects.all()),
+        NAV_CACHE_SECONDS,
+        keys=[cachekeys.NAV],
+        exact=True,
     )
 
 

@@ -13,6 +13,7 @@ from taggit.managers import TaggableManager
 from taggit.models import ItemBase, TagBase
 
 from articles import figures, images, rendering
+from articles.edge import EdgePurge  # noqa: F401 -- a model of this app
 from articles.embeds import facades
 from articles.embeds.models import Embed, embeds_for, lone_urls
 

@@ -401,18 +401,21 @@ def _timeout(delta):
     return max(1, math.ceil(delta.total_seconds()))
 
 
-def remember(name, compute, seconds, keys=(), until=None):
+def remember(name, compute, seconds, keys=(), until=None, exact=False):
     """``cache.get_or_set`` for data shown on public pages, kept ``seconds`` at most, not past ``until``,
     and until a purge of one of ``keys`` or of what ``compute`` said it shows (``shows()`` called while
     it runs: the cards of the stories it found). The page being made shows all of them too. Computed
     uncached when the cache is down.
+
+    A page showing it is kept no longer than it is (it may lag changes by up to ``seconds``), unless it
+    is ``exact``: every change to it purges one of its keys, and ``seconds`` only bounds the storage.
     """
     now = timezone.now()
     key = f"pagecache:fragment:{name}"
     try:
         kept = cache.get(key)
         if kept is not None and _is_current(kept, _versions_of(kept), now):
-            shows(*(shown_key for shown_key, _ in kept.snapshot), until=kept.valid_until)
+            shows(*(shown_key for shown_key, _ in kept.snapshot), until=None if exact else kept.valid_until)
             return kept.value
         started = _sequence()
     except Exception as exc:
@@ -429,8 +432,9 @@ def remember(name, compute, seconds, keys=(), until=None):
     if outer is not None:
         outer.timeline = inner.timeline
     valid_until = now + datetime.timedelta(seconds=seconds)
-    inner.add(keys, min(valid_until, until) if until is not None else valid_until)
-    shows(*inner.keys, until=inner.until)
+    inner.add(keys, until)
+    shows(*inner.keys, until=inner.until if exact else min(valid_until, inner.until or valid_until))
+    inner.until = min(valid_until, inner.until or valid_until)
     if started is not None and inner.until > now:
         try:
             snapshot = _snapshot(inner.keys, started)
@@ -591,21 +595,25 @@ def _storable_seconds(request, response):
     directives = _cache_control(response)
     if directives.keys() & UNCACHEABLE_DIRECTIVES:
         return 0
-    return min(settings.PAGE_CACHE_SECONDS, _max_age(directives))
+    return _max_age(directives)
 
 
-def _lifetime(request, response, shown, now):
-    """Seconds this page may be kept, by us and by CDNs: what the response allows, never past the time
-    something it shows changes by itself (the next scheduled story, for a listing)."""
-    seconds = _storable_seconds(request, response) if request.method == "GET" else 0
-    if seconds <= 0:
-        return 0
+def _lifetimes(request, response, shown, now):
+    """(seconds we keep this page, seconds an edge cache may): what the response allows, never past the
+    time something it shows changes by itself (the next scheduled story, for a listing). An edge that
+    is purged by key (EDGE_PURGE_URL) may keep it for EDGE_CACHE_SECONDS; one that is not, no longer
+    than we do, since no change can reach it sooner."""
+    allowed = _storable_seconds(request, response) if request.method == "GET" else 0
     if shown.until is not None:
-        seconds = min(seconds, (shown.until - now).total_seconds())
-    return seconds
+        allowed = min(allowed, (shown.until - now).total_seconds())
+    if allowed <= 0:
+        return 0, 0
+    ours = min(allowed, settings.PAGE_CACHE_SECONDS)
+    edge = min(allowed, settings.EDGE_CACHE_SECONDS) if settings.EDGE_PURGE_URL.strip() else ours
+    return ours, edge
 
 
-def _make_page(response, now, lifetime, keys):
+def _make_page(response, now, lifetime, edge_lifetime, keys):
     """The response as kept and as sent: caching headers set once, the body gzipped if that helps."""
     content = response.content
     # For the edge caches, which purge by these names (and strip them before the reader): Fastly and
@@ -622,7 +630,7 @@ def _make_page(response, now, lifetime, keys):
         response,
         public=True,
         max_age=min(BROWSER_SECONDS, math.floor(lifetime)),
-        s_maxage=math.floor(lifetime),
+        s_maxage=math.floor(edge_lifetime),
         stale_while_revalidate=STALE_SECONDS,
     )
     gzipped = False
@@ -775,14 +783,14 @@ class PageCacheMiddleware:
         finally:
             _shown.reset(token)
         try:
-            lifetime = _lifetime(request, response, shown, now)
+            lifetime, edge_lifetime = _lifetimes(request, response, shown, now)
         except Exception as exc:
             logger.warning("Page cache: %s not stored: %r", request.path, exc)
             return response
         if lifetime <= 0:
             response["X-Cache"] = "miss"
             return response
-        page = _make_page(response, now, lifetime, shown.keys)
+        page = _make_page(response, now, lifetime, edge_lifetime, shown.keys)
         try:
             snapshot = _snapshot(shown.keys, started)
             if snapshot is not None:

@@ -126,6 +126,9 @@ PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=300)
 EDGE_PURGE_URL = env.str("EDGE_PURGE_URL", default="")
 FASTLY_API_URL = env.str("FASTLY_API_URL", default="https://api.fastly.com")
 CLOUDFLARE_API_URL = env.str("CLOUDFLARE_API_URL", default="https://api.cloudflare.com/client/v4")
+# How long the edge may keep a page when it is purged by key (above): exact purges make hours safe.
+# Without one, edges keep pages no longer than PAGE_CACHE_SECONDS.
+EDGE_CACHE_SECONDS = env.int("EDGE_CACHE_SECONDS", default=6 * 3600)
 # Seconds one purge request may take, answer included.
 EDGE_PURGE_TIMEOUT = env.float("EDGE_PURGE_TIMEOUT", default=edgepurge.TIMEOUT)
 edgepurge.configure(

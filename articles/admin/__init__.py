@@ -4,7 +4,14 @@ every model admin of its modules."""
 from django.contrib import admin
 from taggit.models import Tag as TaggitTag
 
-from articles.admin import articles, embeds, library, newsroom, subscribers  # noqa: F401 -- each registers its admins
+from articles.admin import (  # noqa: F401 -- each registers its admins
+    articles,
+    edge,
+    embeds,
+    library,
+    newsroom,
+    subscribers,
+)
 
 # We use our own Tag model; taggit's stock one would only confuse editors.
 if admin.site.is_registered(TaggitTag):
