@@ -33,14 +33,14 @@ WATCHED_FIELDS += ("is_featured", "revised_at", "status", "seo_title", "seo_desc
 SCHEDULING_FIELDS = {"status", "published_at", "section_id"}
 
 
-def _values(article, source):
+def _values(source):
     return {name: source(name) for name in WATCHED_FIELDS}
 
 
 def article_saved(sender, instance, created, using=None, **kwargs):
     loaded = getattr(instance, "_loaded_row", None) or {}
-    before = _values(instance, loaded.get)
-    after = _values(instance, partial(getattr, instance))
+    before = _values(loaded.get)
+    after = _values(partial(getattr, instance))
     if instance.was_live and instance.is_live:
         change = "story corrected"
     elif instance.is_live:
@@ -61,7 +61,7 @@ def article_saved(sender, instance, created, using=None, **kwargs):
 def article_deleting(sender, instance, using=None, **kwargs):
     # Before the delete: its tags and bylines are still there to say which listings it was on.
     if instance.was_live:
-        before = _values(instance, (getattr(instance, "_loaded_row", None) or {}).get)
+        before = _values((getattr(instance, "_loaded_row", None) or {}).get)
         purge_on_commit("story taken down", instance, before, None, using=using)
 
 
