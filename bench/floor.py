@@ -1,4 +1,4 @@
-"""A bare Django, for the floor of bench/instructions.py: these settings, this URLconf, one view.
+"""A bare Django, the floor of bench/instructions.py and bench/hit_floor.py: settings, URLconf, one view.
 
 The least a Django answer costs: SecurityMiddleware and CommonMiddleware, the URL resolver and a view
 returning fixed bytes the size of an article page. No app, database, template, cache or session.
