@@ -7,7 +7,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from articles import figures
+from articles import figures, teasers
 from articles.links import absolute
 
 register = template.Library()
@@ -23,6 +23,12 @@ register.filter("absolute", absolute)
 @register.filter
 def urlencode_all(value):
     return quote(str(value), safe="")
+
+
+@register.simple_tag
+def teaser(article, heading_level=2):
+    """The story's card (includes/article_teaser.html), rendered once per version of what it shows."""
+    return teasers.render(article, heading_level)
 
 
 @register.simple_tag
