@@ -10,6 +10,7 @@ from django.db.models import Count, F, Q, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
@@ -23,6 +24,8 @@ from articles.tag_governance import moved_permanently, resolve_tag_slug
 from conclave import pagecache
 
 RELATED_LIMIT = 4
+# A story's rendered parts are purged by its keys: this only bounds how long an unread one is stored.
+STORY_KEEP_SECONDS = 24 * 60 * 60
 RELATED_CANDIDATES_PER_TAG = 50
 SECTION_BLOCK_SIZE = 4
 # Section blocks on the home page are drawn from this many newest stories, so the query stays
@@ -93,7 +96,6 @@ class ArticleDetailView(DetailView):
         article = super().get_object(queryset)
         if not (article.is_live or self.may_preview(article)):
             raise Http404("No article answers at this address.")
-        prefetch_related_objects([article], "authors", "tags")
         return article
 
     def may_preview(self, article):
@@ -110,18 +112,20 @@ class ArticleDetailView(DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         article = self.object
-        cachekeys.show_story(article, article.tags.all(), article.authors.all())
+        context["is_preview"] = not article.is_live
+        if context["is_preview"]:
+            context["story"] = story_parts(article)
+        else:
+            # Exact: every change to what it shows purges one of the keys it names (show_story).
+            context["story"] = pagecache.remember(
+                f"story:{article.pk}", partial(story_parts, article), STORY_KEEP_SECONDS, exact=True
+            )
         # The same for every reader, and kept: it may lag a publish by RELATED_LAG_SECONDS.
         context["related_articles"] = pagecache.remember(
             f"related:{article.pk}", partial(related_articles, article), cachekeys.RELATED_LAG_SECONDS
         )
-        # A correction always stamps revised_at, so a never-revised story skips the query.
-        context["corrections"] = list(article.corrections.all()) if article.revised_at else []
-        context["is_preview"] = not article.is_live
         context["current_section"] = article.section
-        # Read from the stored HTML, which names its players: no query, and nothing a body can forge
-        # (only our own facades are <figure> elements).
-        context["embed_frame_origins"] = facades.frame_origins(article.body_html)
+        context["embed_frame_origins"] = context["story"]["frame_origins"]
         return context
 
     def render_to_response(self, context, **response_kwargs):
@@ -150,6 +154,28 @@ def embed_permissions_policy(origins):
                 if source not in allowed:
                     allowed.append(source)
     return PermissionsPolicyMiddleware.compute_header_value(policy, name="embed pages")
+
+
+def story_parts(article):
+    """What the story page shows of the story itself, rendered: its Open Graph tags, the rest of its
+    <head> (preload, JSON-LD, the players' script), the story, and the origins of its players."""
+    prefetch_related_objects([article], "authors", "tags")
+    cachekeys.show_story(article, article.tags.all(), article.authors.all())
+    context = {
+        "article": article,
+        "site_name": settings.SITE_NAME,
+        # A correction always stamps revised_at, so a never-revised story skips the query.
+        "corrections": list(article.corrections.all()) if article.revised_at else [],
+        # Read from the stored HTML, which names its players: no query, and nothing a body can forge
+        # (only our own facades are <figure> elements).
+        "embed_frame_origins": facades.frame_origins(article.body_html),
+    }
+    return {
+        "og": render_to_string("articles/story_og.html", context),
+        "head": render_to_string("articles/story_head.html", context),
+        "body": render_to_string("articles/story_body.html", context),
+        "frame_origins": context["embed_frame_origins"],
+    }
 
 
 def related_articles(article):
