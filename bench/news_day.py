@@ -128,6 +128,7 @@ MEDIA_ROOT = HTTP_WORK / "media"  # bench/http_pages.py's: the shared databases'
 WORK = Path(tempfile.gettempdir()) / "conclave-bench-news-day"
 VARNISH_STORAGE = "malloc,1g"
 KINDS = ("article", "home", "tag")
+CACHE_HEADERS = ("x-varnish-cache", "x-cache")  # Varnish's, then ours
 
 BASE_ENV = bench_settings_env(
     MEDIA_ROOT,
@@ -148,7 +149,8 @@ from django.utils import timezone  # noqa: E402
 from articles.models import Article, Author, Correction, Revision, Section, Tag  # noqa: E402
 
 # The readers, in wrk's Lua (LuaJIT). Arguments after "--": articles file, tags file (a path a line,
-# most popular first), Zipf exponent, seed, article share, home share, threads.
+# most popular first), Zipf exponent, seed, article share, home share, threads, and the file where done()
+# writes every path asked for (with its kind), for the first requests of each page to be told apart.
 WRK_SCRIPT = r"""
 local threads = {}
 local counter = 0
@@ -185,7 +187,9 @@ function init(args)
   tags, tag_cum, tag_total = load_paths(args[2], s)
   article_share, home_share = tonumber(args[5]), tonumber(args[6])
   math.randomseed(tonumber(args[4]) * 1000 + id + 1)
+  seen_file = args[8]
   tallies = {}
+  seen = {}  -- every path this thread asked for: its kind
   kind = "none"
 end
 
@@ -199,6 +203,7 @@ function request()
   else
     kind, path = "tag", zipf(tags, tag_cum, tag_total)
   end
+  seen[path] = kind  -- when asked: a request still under way when wrk stops may be kept all the same
   return wrk.format(nil, path)
 end
 
@@ -215,6 +220,17 @@ function done(summary, latency, requests)
       io.write(string.format("TALLY %s %d\n", key, count))
     end
   end
+  local union = {}
+  for _, thread in ipairs(threads) do
+    for path, kind in pairs(thread:get("seen")) do
+      union[path] = kind
+    end
+  end
+  local out = io.open(threads[1]:get("seen_file"), "w")
+  for path, kind in pairs(union) do
+    out:write(kind, " ", path, "\n")
+  end
+  out:close()
 end
 """
 
@@ -397,6 +413,7 @@ class Readers:
     requests: int
     socket_errors: int
     tallies: dict  # (kind, status, X-Cache, X-Varnish-Cache) -> count
+    pages: dict  # kind -> the paths asked for
 
     def count(self, kinds=KINDS, status=None, ours=None, edge=None):
         return sum(
@@ -412,16 +429,20 @@ class Readers:
         return self.count(status=lambda st: not 200 <= st < 300)
 
 
-def wrk_command(url, seconds, script, articles, tags, args, seed):
+def wrk_command(url, seconds, script, articles, tags, args, seed, seen_file):
     cmd = [wrk_path(), f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency"]
     cmd += ["--timeout", WRK_TIMEOUT, "-H", "Accept-Encoding: gzip", "-s", str(script), url, "--"]
     cmd += [str(articles), str(tags), str(args.zipf), str(seed)]
-    cmd += [str(args.article_share), str(args.home_share), str(WRK_THREADS)]
+    cmd += [str(args.article_share), str(args.home_share), str(WRK_THREADS), str(seen_file)]
     return cmd
 
 
-def parse_readers(out):
+def parse_readers(out, seen_file):
     summary = wrk_summary(out)
+    pages = {kind: set() for kind in KINDS}
+    for line in seen_file.read_text().splitlines():
+        kind, _, path = line.partition(" ")
+        pages.setdefault(kind, set()).add(path)
     tallies = {}
     for kind, status, ours, edge, n in re.findall(r"^TALLY (\S+) (\d+) (\S+) (\S+) (\d+)$", out, re.M):
         key = (kind, int(status), ours, edge)
@@ -433,6 +454,7 @@ def parse_readers(out):
         requests=summary["requests"],
         socket_errors=sum(summary["socket_errors"].values()),
         tallies=tallies,
+        pages=pages,
     )
 
 
@@ -440,11 +462,11 @@ def start_readers(cmd):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
 
 
-def finish_readers(process, seconds):
+def finish_readers(process, seconds, seen_file):
     out, err = process.communicate(timeout=seconds + 120)
     if process.returncode != 0:
         raise RuntimeError(f"wrk failed ({process.returncode}): {err or out}")
-    return parse_readers(out)
+    return parse_readers(out, seen_file)
 
 
 # --- the editor -------------------------------------------------------------------------------------------
@@ -651,6 +673,7 @@ class Change:
     polls: int = 0
     stale_polls: int = 0
     seen_as: str = "-"
+    first_as: str = "-"  # the cache headers of the first GET after the admin's answer
     error: str = ""
     poller: threading.Thread | None = field(default=None, repr=False)
 
@@ -663,11 +686,12 @@ def poll_until(port, path, needle, since, cap, change):
             answer = get(port, path, conn=conn)
             end = time.perf_counter()
             change.polls += 1
+            served_as = "/".join(answer.headers[h] for h in CACHE_HEADERS if h in answer.headers)
+            if change.polls == 1:
+                change.first_as = served_as or "-"
             if needle in answer.body:
                 change.visible_s = end - since
-                change.seen_as = "/".join(
-                    answer.headers.get(h, "-") for h in ("x-varnish-cache", "x-cache") if h in answer.headers
-                )
+                change.seen_as = served_as or "-"
                 return
             change.stale_polls += 1
             if end - since > cap:
@@ -748,6 +772,21 @@ class Outcome:
     changes: list = field(default_factory=list)
     boots: int = 0
     error: str = ""
+    # Pages of each kind first asked for in the measured phase: their first request cannot be a hit
+    # (the caches start empty), whatever the design.
+    first: dict = field(default_factory=dict)
+
+    def warm_share(self, kinds=KINDS):
+        """The front cache's share of hits (ours direct, Varnish's through it) over the requests that were
+        not the first for their page."""
+        r = self.readers
+        if self.through == "direct":
+            hits = r.count(kinds, ours={"hit", "stale"})
+        else:
+            hits = r.count(kinds, edge={"HIT", "STALE"})
+        # The first requests are counted as wrk sent them: a handful may have been served from a copy
+        # made for another client (a visibility poll), hence the cap at 1.
+        return min(1.0, ratio(hits, r.count(kinds) - sum(self.first.get(k, 0) for k in kinds)))
 
 
 def run_one(design, through, size, database, archive, files, args, ports, run_dir, report):
@@ -784,15 +823,20 @@ def run_one(design, through, size, database, archive, files, args, ports, run_di
         url = f"http://{HOST}:{front.port}/"
         print(f"  {label}: warm-up, readers alone, {args.warmup} s (load {load_average()})", flush=True)
         if args.warmup > 0:
-            cmd = wrk_command(url, args.warmup, script, *files, args, args.seed + 1)
-            outcome.warmup = finish_readers(start_readers(cmd), args.warmup)
+            seen = run_dir / f"pages-{label}-warmup.txt"
+            cmd = wrk_command(url, args.warmup, script, *files, args, args.seed + 1, seen)
+            outcome.warmup = finish_readers(start_readers(cmd), args.warmup, seen)
         before = gunicorn.boots()
         print(f"  {label}: measured, {args.duration} s, a change every {args.interval} s", flush=True)
-        readers = start_readers(wrk_command(url, args.duration, script, *files, args, args.seed))
+        seen = run_dir / f"pages-{label}-measured.txt"
+        readers = start_readers(wrk_command(url, args.duration, script, *files, args, args.seed, seen))
         try:
             outcome.changes = editor_at_work(client, front.port, drafts, stories, args)
         finally:
-            outcome.readers = finish_readers(readers, args.duration)
+            outcome.readers = finish_readers(readers, args.duration, seen)
+        for kind in KINDS:
+            earlier = outcome.warmup.pages.get(kind, set()) if outcome.warmup else set()
+            outcome.first[kind] = len(outcome.readers.pages.get(kind, set()) - earlier)
         for change in outcome.changes:
             if change.poller is not None:
                 change.poller.join(args.visible_cap + 35)
@@ -870,7 +914,7 @@ def report_size(size, archive, outcomes, args, report):
     rows = []
     for o in outcomes:
         if o.readers is None:
-            rows.append((o.design, o.through, "failed", *["-"] * 9))
+            rows.append((o.design, o.through, "failed", *["-"] * 10))
             continue
         r = o.readers
         behind = None if o.through == "direct" else {"MISS", "PASS"}  # what Varnish passed on to us
@@ -891,6 +935,7 @@ def report_size(size, archive, outcomes, args, report):
                 f"{pct(served_all)} ({pct(stale_all)})",
                 f"{pct(served_art)} ({pct(stale_art)})",
                 edge,
+                pct(o.warm_share(("article",))),
                 visible_summary(o.changes, "publish", args.visible_cap),
                 visible_summary(o.changes, "correct", args.visible_cap),
                 f"{r.errors()} / {r.socket_errors}",
@@ -907,13 +952,14 @@ def report_size(size, archive, outcomes, args, report):
             "our hit% all (stale)",
             "our hit% stories (stale)",
             "varnish hit% all / stories",
+            "front hit% stories, warm",
             "publish→visible ms med / max",
             "correction→visible ms med / max",
             "non-2xx / sock err",
             "editor errors",
         ],
         rows,
-        align=["<", "<", ">", ">", ">", ">", ">", ">", ">", ">", ">", ">"],
+        align=["<", "<", ">", ">", ">", ">", ">", ">", ">", ">", ">", ">", ">"],
     )
     report(
         "  our hit%: answers served from our page cache (X-Cache hit or stale; the stale share in brackets); "
@@ -923,17 +969,26 @@ def report_size(size, archive, outcomes, args, report):
         "  varnish hit%: X-Varnish-Cache HIT or STALE. →visible: from the admin's answer to the end of the "
         "first GET (through the same way in as the readers) that shows the change."
     )
+    report(
+        "  front hit% stories, warm: the hits of the cache readers reach first (ours direct, Varnish's "
+        "through it) over the story-page requests that were not the first for their page in the run: a page "
+        "first asked for in the measured phase misses in either design (the caches start empty)."
+    )
     old = next((o for o in outcomes if o.design == "old" and o.through == "direct" and o.readers), None)
     old_figure = (
-        f"old design {pct(cache_shares(old.readers, ('article',))[0])} %" if old else "old design not run"
+        f"old design {pct(cache_shares(old.readers, ('article',))[0])} %, warm "
+        f"{pct(old.warm_share(('article',)))} %"
+        if old
+        else "old design not run"
     )
     for o in outcomes:
         if o.design == "new" and o.through == "direct" and o.readers:
-            served = cache_shares(o.readers, ("article",))[0]
-            verdict = "met" if served >= TARGET_ARTICLE_HIT else "NOT met"
+            served, warm = cache_shares(o.readers, ("article",))[0], o.warm_share(("article",))
+            verdicts = ["met" if v >= TARGET_ARTICLE_HIT else "NOT met" for v in (served, warm)]
             report(
                 f"  Target: story-page hit ratio ≥ {TARGET_ARTICLE_HIT:.0%} with a change every "
-                f"{args.interval:g} s: new design {pct(served)} %, {verdict} ({old_figure})."
+                f"{args.interval:g} s: new design {pct(served)} % ({verdicts[0]}), warm {pct(warm)} % "
+                f"({verdicts[1]}); {old_figure}."
             )
     report(
         f"  Target: publish-to-visible ≤ {TARGET_VARNISH_VISIBLE:g} s through Varnish, 0 s through our cache "
@@ -953,6 +1008,7 @@ def report_size(size, archive, outcomes, args, report):
                     "-" if c.visible_s is None else f"{c.visible_s * 1000:.0f}",
                     c.polls,
                     c.stale_polls,
+                    c.first_as,
                     c.seen_as,
                     c.error[:80],
                 )
@@ -971,11 +1027,12 @@ def report_size(size, archive, outcomes, args, report):
                 "visible ms",
                 "GETs",
                 "old page seen",
+                "first GET as",
                 "seen as",
                 "error",
             ],
             details,
-            align=["<", "<", "<", "<", ">", ">", ">", ">", ">", "<", "<"],
+            align=["<", "<", "<", "<", ">", ">", ">", ">", ">", "<", "<", "<"],
         )
     kinds_rows = []
     for o in outcomes:
@@ -989,6 +1046,7 @@ def report_size(size, archive, outcomes, args, report):
                     o.through,
                     kind,
                     r.count((kind,)),
+                    o.first.get(kind, 0),
                     r.count((kind,), ours={"hit"}),
                     r.count((kind,), ours={"stale"}),
                     r.count((kind,), ours={"miss"}),
@@ -1013,6 +1071,7 @@ def report_size(size, archive, outcomes, args, report):
                 "through",
                 "pages",
                 "responses",
+                "first asked",
                 "hit",
                 "stale",
                 "miss",
@@ -1021,7 +1080,7 @@ def report_size(size, archive, outcomes, args, report):
                 "non-2xx",
             ],
             kinds_rows,
-            align=["<", "<", "<", ">", ">", ">", ">", ">", "<", ">"],
+            align=["<", "<", "<", ">", ">", ">", ">", ">", ">", "<", ">"],
         )
     for o in outcomes:
         if o.readers and (o.readers.errors() or o.readers.socket_errors):
