@@ -32,7 +32,8 @@ bench/http_pages.py seeds and keeps (conclave_bench_http_<size>: ``seed_bulk --a
   saves and invalidates): every --interval seconds (10), starting as the measured phase starts, in
   turn *publish* a draft made for the run (the article list's Publish action, as http_pages.py does)
   and *correct* a live story (its change form, as loaded, sent back with a sentence added to the body
-  and, where the form has the inline, a correction note; stories drawn with the readers' popularity).
+  and, where the form has the inline, a correction note; stories drawn with the readers' popularity
+  among those the warm-up asked for, so that a cache holds the page the correction replaces).
   After each, another connection polls, through the readers' way in, the home page until the new
   story's link is on it, or the corrected story's page until the new sentence is, every 20 ms, up to
   --visible-cap seconds (15: past it, "> 15 s"). Times count from the admin's answer (the commit is
@@ -268,13 +269,17 @@ def put_back(database, report=None):
     if not path.exists():
         return
     saved = pickle.loads(path.read_bytes())  # noqa: S301 -- our own file, written below
+    notes = revisions = 0
     for pk, original in saved["stories"].items():
-        Correction.objects.filter(article_id=pk).exclude(pk__in=original["corrections"]).delete()
-        Revision.objects.filter(article_id=pk).exclude(pk__in=original["revisions"]).delete()
+        notes += Correction.objects.filter(article_id=pk).exclude(pk__in=original["corrections"]).delete()[0]
+        revisions += Revision.objects.filter(article_id=pk).exclude(pk__in=original["revisions"]).delete()[0]
         Article.objects.filter(pk=pk).update(**original["fields"])
     path.unlink()
     if report:
-        report(f"Put back {len(saved['stories'])} corrected stories as they were")
+        report(
+            f"  Put back {len(saved['stories'])} stories kept for corrections as they were "
+            f"({notes} correction note(s) and {revisions} revision(s) of the run removed)"
+        )
 
 
 def keep_originals(database, stories):
@@ -651,10 +656,13 @@ def make_drafts(count, tags, user, rng):
     return drafts
 
 
-def pick_corrections(archive, count, s, rng):
-    """``count`` distinct live stories, drawn with the readers' popularity (the seed story left alone:
-    http_pages.py measures it)."""
+def pick_corrections(archive, count, s, rng, asked):
+    """``count`` distinct live stories among those the readers ``asked`` for (kept in the caches, so the
+    correction has something to replace), drawn with the readers' popularity; the seed story left alone
+    (http_pages.py measures it)."""
     candidates = [a for a in archive.articles if a.slug != SEED_SLUG]
+    if asked:
+        candidates = [a for a in candidates if a.get_absolute_url() in asked] or candidates
     weights = list(itertools.accumulate(1 / (rank**s) for rank in range(1, len(candidates) + 1)))
     chosen = {}
     while len(chosen) < min(count, len(candidates)):
@@ -818,8 +826,6 @@ def run_one(design, through, size, database, archive, files, args, ports, run_di
         client = AdminClient(gunicorn.port)
         client.login(user.username, password)
         drafts = make_drafts(changes_wanted // 2 + 1, archive.tags, user, rng)
-        stories = pick_corrections(archive, changes_wanted // 2 + 1, args.zipf, rng)
-        keep_originals(database, stories)
         script = run_dir / "readers.lua"
         url = f"http://{HOST}:{front.port}/"
         print(f"  {label}: warm-up, readers alone, {args.warmup} s (load {load_average()})", flush=True)
@@ -827,6 +833,11 @@ def run_one(design, through, size, database, archive, files, args, ports, run_di
             seen = run_dir / f"pages-{label}-warmup.txt"
             cmd = wrk_command(url, args.warmup, script, *files, args, args.seed + 1, seen)
             outcome.warmup = finish_readers(start_readers(cmd), args.warmup, seen)
+        asked = outcome.warmup.pages.get("article", set()) if outcome.warmup else set()
+        # The same draw for every design and way in of a size, but for what each warm-up asked for.
+        story_rng = random.Random(f"{args.seed}-{size}")
+        stories = pick_corrections(archive, changes_wanted // 2 + 1, args.zipf, story_rng, asked)
+        keep_originals(database, stories)
         before = gunicorn.boots()
         print(f"  {label}: measured, {args.duration} s, a change every {args.interval} s", flush=True)
         seen = run_dir / f"pages-{label}-measured.txt"
@@ -854,7 +865,7 @@ def run_one(design, through, size, database, archive, files, args, ports, run_di
             server.stop()
         with contextlib.suppress(redis.RedisError):
             redis.Redis.from_url(redis_url(REDIS_DB[design])).flushdb()
-        put_back(database)
+        put_back(database, report)
     return outcome
 
 
