@@ -151,7 +151,8 @@ from articles.models import Article, Author, Correction, Revision, Section, Tag 
 
 # The readers, in wrk's Lua (LuaJIT). Arguments after "--": articles file, tags file (a path a line,
 # most popular first), Zipf exponent, seed, article share, home share, threads, and the file where done()
-# writes every path asked for (with its kind), for the first requests of each page to be told apart.
+# writes every path asked for (its kind, 1 if it was answered, the path), for the first requests of each
+# page to be told apart.
 WRK_SCRIPT = r"""
 local threads = {}
 local counter = 0
@@ -191,7 +192,8 @@ function init(args)
   seen_file = args[8]
   tallies = {}
   seen = {}  -- every path this thread asked for: its kind
-  kind = "none"
+  answered = {}  -- every path it got an answer for
+  kind, current = "none", ""
 end
 
 function request()
@@ -205,6 +207,7 @@ function request()
     kind, path = "tag", zipf(tags, tag_cum, tag_total)
   end
   seen[path] = kind  -- when asked: a request still under way when wrk stops may be kept all the same
+  current = path
   return wrk.format(nil, path)
 end
 
@@ -213,6 +216,7 @@ function response(status, headers, body)
   local edge = headers["X-Varnish-Cache"] or headers["x-varnish-cache"] or "-"
   local key = kind .. " " .. status .. " " .. ours .. " " .. edge
   tallies[key] = (tallies[key] or 0) + 1
+  answered[current] = true
 end
 
 function done(summary, latency, requests)
@@ -221,15 +225,18 @@ function done(summary, latency, requests)
       io.write(string.format("TALLY %s %d\n", key, count))
     end
   end
-  local union = {}
+  local union, got = {}, {}
   for _, thread in ipairs(threads) do
     for path, kind in pairs(thread:get("seen")) do
       union[path] = kind
     end
+    for path, _ in pairs(thread:get("answered")) do
+      got[path] = true
+    end
   end
   local out = io.open(threads[1]:get("seen_file"), "w")
   for path, kind in pairs(union) do
-    out:write(kind, " ", path, "\n")
+    out:write(kind, " ", got[path] and "1" or "0", " ", path, "\n")
   end
   out:close()
 end
@@ -419,6 +426,7 @@ class Readers:
     socket_errors: int
     tallies: dict  # (kind, status, X-Cache, X-Varnish-Cache) -> count
     pages: dict  # kind -> the paths asked for
+    answered: dict  # kind -> the paths answered (the requests still under way at the end left out)
 
     def count(self, kinds=KINDS, status=None, ours=None, edge=None):
         return sum(
@@ -445,9 +453,12 @@ def wrk_command(url, seconds, script, articles, tags, args, seed, seen_file):
 def parse_readers(out, seen_file):
     summary = wrk_summary(out)
     pages = {kind: set() for kind in KINDS}
+    answered = {kind: set() for kind in KINDS}
     for line in seen_file.read_text().splitlines():
-        kind, _, path = line.partition(" ")
+        kind, got, path = line.split(" ", 2)
         pages.setdefault(kind, set()).add(path)
+        if got == "1":
+            answered.setdefault(kind, set()).add(path)
     tallies = {}
     for kind, status, ours, edge, n in re.findall(r"^TALLY (\S+) (\d+) (\S+) (\S+) (\d+)$", out, re.M):
         key = (kind, int(status), ours, edge)
@@ -460,6 +471,7 @@ def parse_readers(out, seen_file):
         socket_errors=sum(summary["socket_errors"].values()),
         tallies=tallies,
         pages=pages,
+        answered=answered,
     )
 
 
@@ -848,7 +860,9 @@ def run_one(design, through, size, database, archive, files, args, ports, run_di
             outcome.readers = finish_readers(readers, args.duration, seen)
         for kind in KINDS:
             earlier = outcome.warmup.pages.get(kind, set()) if outcome.warmup else set()
-            outcome.first[kind] = len(outcome.readers.pages.get(kind, set()) - earlier)
+            # Asked for in the warm-up (a page may be kept even if wrk stopped before its answer), and
+            # answered in the measured phase (a request under way at the end is in no tally).
+            outcome.first[kind] = len(outcome.readers.answered.get(kind, set()) - earlier)
         for change in outcome.changes:
             if change.poller is not None:
                 change.poller.join(args.visible_cap + 35)
