@@ -10,7 +10,8 @@ bench/http_pages.py seeds and keeps (conclave_bench_http_<size>: ``seed_bulk --a
 * the design's gunicorn, as ``make serve`` runs it (conclave/gunicorn.conf.py, DEBUG off, WhiteNoise's
   hashed static files collected from that design's checkout), WEB_CONCURRENCY=2, Redis as the cache,
   page cache on (PAGE_CACHE_SECONDS unset: the default). *new* is this checkout; *old* is the checkout
-  in --old-checkout (default /work/wt-old: commit e9618e2, where any publish or correction bumps one
+  in --old-checkout (by default a git worktree of commit e9618e2 made in a temporary folder for the
+  run, and removed after it: the design where any publish or correction bumps one
   site-wide generation and every kept page misses). The old code runs against the same database: the
   new design's extra tables are there and it ignores them. One server at a time (a 2-core machine);
 * ``--through varnish``: varnishd in front of it, running deploy/varnish/default.vcl as shipped but for
@@ -66,6 +67,7 @@ benchmark: nothing is asserted; the tables are printed and written to bench/resu
 """
 
 import argparse
+import atexit
 import contextlib
 import datetime
 import http.client
@@ -75,6 +77,7 @@ import pickle
 import random
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,7 +124,8 @@ PORTS = range(8901, 9000)
 REDIS_DB = {"new": 10, "old": 11}
 WORKERS = 2
 WRK_THREADS = WRK_CONNECTIONS = 16  # a connection per thread: responses come in the order of requests
-OLD_CHECKOUT = Path("/work/wt-old")
+# The last commit of the old design: one site-wide generation, bumped by every publish or correction.
+OLD_COMMIT = "e9618e2"
 DRAFT_PREFIX = "bench-newsday-"
 EDITOR_USERNAME = "bench-newsday-editor"
 POLL_PAUSE = 0.02  # seconds between the visibility polls
@@ -1157,6 +1161,22 @@ def run_size(size, args, ports, run_dir, report):
     return outcomes
 
 
+def old_design_worktree():
+    """A worktree of OLD_COMMIT in a temporary folder, removed when the script exits."""
+    folder = Path(tempfile.mkdtemp(prefix="conclave-old-design-")) / "checkout"
+    made = run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), OLD_COMMIT])
+    if made.returncode != 0:
+        sys.exit(f"Could not check out the old design ({OLD_COMMIT}): {made.stderr.strip()}")
+    (folder / ".venv").symlink_to(ROOT / ".venv")  # its requirements are this checkout's
+    atexit.register(
+        lambda: (
+            run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)])
+            and shutil.rmtree(folder.parent, ignore_errors=True)
+        )
+    )
+    return folder
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="Articles to seed.")
@@ -1174,7 +1194,9 @@ def main():
     )
     parser.add_argument("--visible-cap", type=float, default=15.0, help="Seconds a change is polled at most.")
     parser.add_argument("--seed", type=int, default=1, help="Seed of the popularity and the readers' draws.")
-    parser.add_argument("--old-checkout", type=Path, default=OLD_CHECKOUT, help="The old design's checkout.")
+    parser.add_argument(
+        "--old-checkout", type=Path, help=f"The old design's checkout (default: a worktree of {OLD_COMMIT})."
+    )
     parser.add_argument(
         "--reseed", action="store_true", help="Rebuild the databases even if they are seeded."
     )
@@ -1191,6 +1213,8 @@ def main():
     require_wrk()
     if "varnish" in args.through and not os.access(VARNISHD, os.X_OK):
         sys.exit(f"varnishd not found at {VARNISHD}: apt-get install -y varnish varnish-modules")
+    if "old" in args.designs and args.old_checkout is None:
+        args.old_checkout = old_design_worktree()
     if "old" in args.designs and not (args.old_checkout / "conclave" / "pagecache.py").exists():
         sys.exit(f"{args.old_checkout} is not a checkout of the old design (--old-checkout)")
 
