@@ -6,8 +6,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
-from django.db.models import Count, F, Q, Window, prefetch_related_objects
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Q, prefetch_related_objects
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -254,26 +253,38 @@ class HomeView(ArticleListView):
 
 
 def section_blocks():
-    """[(section, [articles…]), …] in navigation order, from one query."""
-    newest = Article.objects.published().order_by("-published_at", "-id").values("pk")[:SECTION_BLOCK_WINDOW]
-    ranked = (
+    """[(section, [articles…]), …] in navigation order: the newest SECTION_BLOCK_SIZE stories of each
+    section among the newest SECTION_BLOCK_WINDOW.
+
+    Two plain queries (the window's ids and sections, then the chosen stories' teasers) and the ranking
+    in Python: a window function ranked the same rows in one query, but compiling it cost more than
+    running both of these.
+    """
+    newest = (
         Article.objects.published()
-        .for_teasers()
-        .filter(pk__in=newest, section__isnull=False)
-        .annotate(
-            section_rank=Window(
-                RowNumber(), partition_by=F("section_id"), order_by=[F("published_at").desc(), F("id").desc()]
-            )
-        )
-        .filter(section_rank__lte=SECTION_BLOCK_SIZE)
-        .order_by("section__position", "section__name", "section_rank")
+        .order_by("-published_at", "-id")
+        .values_list("pk", "section_id")[:SECTION_BLOCK_WINDOW]
+    )
+    chosen = {}  # section id -> its newest story ids, newest first
+    for pk, section_id in newest:
+        if section_id is not None and len(chosen.setdefault(section_id, [])) < SECTION_BLOCK_SIZE:
+            chosen[section_id].append(pk)
+    rank = {pk: n for ids in chosen.values() for n, pk in enumerate(ids)}
+    articles = sorted(
+        Article.objects.for_teasers().filter(pk__in=rank),
+        key=lambda article: (
+            article.section.position,
+            article.section.name,
+            article.section_id,
+            rank[article.pk],
+        ),
     )
     blocks = []
-    for article in ranked:
+    for article in articles:
         if not blocks or blocks[-1][0] != article.section:
             blocks.append((article.section, []))
         blocks[-1][1].append(article)
-    cachekeys.show_cards(article for _, articles in blocks for article in articles)
+    cachekeys.show_cards(articles)
     return blocks
 
 

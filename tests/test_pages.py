@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from articles import images
+from articles import images, views
 from articles.models import Article, Author, Tag
 from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory, jpeg_upload
 from tests.support.caching import as_after_a_publish
@@ -46,6 +46,19 @@ def test_home_has_a_block_per_section_in_navigation_order(client, db):
     blocks = doc.findall(".//section[@class='section-block']")
     assert [text(b.find("h2")) for b in blocks] == ["Alpha", "Zeta"]
     assert [text(h) for h in blocks[1].findall(".//h3")] == ["Zeta 0", "Zeta 1", "Zeta 2", "Zeta 3"]
+
+
+def test_home_section_blocks_come_from_the_newest_stories_only(client, db, monkeypatch):
+    monkeypatch.setattr(views, "SECTION_BLOCK_WINDOW", 3)
+    busy, quiet = SectionFactory(name="Busy", slug="busy"), SectionFactory(name="Quiet", slug="quiet")
+    ArticleFactory(title="Quiet, long ago", section=quiet, published_at=days_ago(30))
+    for i in range(3):
+        ArticleFactory(title=f"Busy {i}", section=busy, published_at=days_ago(i + 1))
+    ArticleFactory(title="Busy, scheduled", section=busy, published_at=days_ago(-1))
+    doc = parse(client.get("/"))
+    blocks = doc.findall(".//section[@class='section-block']")
+    assert [text(b.find("h2")) for b in blocks] == ["Busy"]
+    assert [text(h) for h in blocks[0].findall(".//h3")] == ["Busy 0", "Busy 1", "Busy 2"]
 
 
 def test_home_trending_topics_count_the_last_30_days(client, db):
