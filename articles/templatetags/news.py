@@ -3,12 +3,14 @@ from urllib.parse import quote
 
 from django import template
 from django.conf import settings
+from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from articles import figures, teasers
+from articles import context_processors, figures, teasers
 from articles.links import absolute
+from conclave import pagecache
 
 register = template.Library()
 
@@ -23,6 +25,50 @@ register.filter("absolute", absolute)
 @register.filter
 def urlencode_all(value):
     return quote(str(value), safe="")
+
+
+@register.simple_tag(takes_context=True)
+def site_header(context):
+    """includes/header.html, kept per current section until the navigation changes (the search page,
+    whose box holds the reader's words, renders its own)."""
+    current = context.get("current_section")
+    fresh = {"site_name": context.get("site_name"), "current_section": current}
+    if context.get("search_query"):
+        shown = {
+            **fresh,
+            "nav_sections": context.get("nav_sections"),
+            "search_query": context["search_query"],
+        }
+        return render_to_string("includes/header.html", shown)
+    return pagecache.remember(
+        f"header:{current.pk if current else ''}",
+        lambda: render_to_string(
+            "includes/header.html", {**fresh, "nav_sections": context_processors.navigation_sections()}
+        ),
+        context_processors.NAV_CACHE_SECONDS,
+        exact=True,  # what it shows (the sections) purges the navigation's key
+    )
+
+
+@register.simple_tag(takes_context=True)
+def site_footer(context):
+    """includes/footer.html, kept per page feed until the archive link changes (the footer's key)."""
+    feed_urls, site_feed_urls = context.get("feed_urls"), context.get("site_feed_urls")
+    own_feed = feed_urls[0] if feed_urls and feed_urls[0] != site_feed_urls[0] else ""
+    return pagecache.remember(
+        f"footer:{own_feed}",
+        lambda: render_to_string(
+            "includes/footer.html",
+            {
+                "site_name": context.get("site_name"),
+                "feed_urls": feed_urls,
+                "site_feed_urls": site_feed_urls,
+                "archive_url": context_processors.newest_archive_url(),
+            },
+        ),
+        context_processors.NAV_CACHE_SECONDS,
+        exact=True,  # the archive link purges the footer's key, and says until when it holds
+    )
 
 
 @register.simple_tag
