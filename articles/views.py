@@ -88,8 +88,9 @@ class ArticleDetailView(DetailView):
             return response
 
     def get_queryset(self):
-        # Any article by its slug: get_object decides whether this visitor may see it.
-        return Article.objects.select_related("section").defer("search_vector")
+        # Any article by its slug: get_object decides whether this visitor may see it. The Markdown source
+        # is never shown (body_html is), so it stays in the database.
+        return Article.objects.select_related("section").defer("body", "search_vector")
 
     def get_object(self, queryset=None):
         article = super().get_object(queryset)
