@@ -311,6 +311,56 @@ def test_a_check_racing_a_purge_never_leaves_a_stale_page_marked_current(client,
     assert is_hit(client.get("/"))
 
 
+SAME_EVERY_TIME_BUT = {"Age", "X-Request-ID", "Date"}
+
+
+@pytest.mark.parametrize("method", ["get", "head"])
+@pytest.mark.parametrize("url", ["/", "/news/{slug}/", "/tags/semiconductors/", "/feed/", "/search/?q=live"])
+def test_a_hit_without_a_session_is_the_answer_a_reader_with_one_gets(client, newsroom, url, method):
+    url = url.format(slug=newsroom[3][0].slug)
+    prime(client, url)
+    with_session = Client()
+    with_session.cookies["sessionid"] = real_session(theme="dark")  # an anonymous reader's session
+    for extra in ({}, {"HTTP_ACCEPT_ENCODING": "gzip"}):
+        early = getattr(client, method)(url, **extra)
+        late = getattr(with_session, method)(url, **extra)
+        # Answered before the session middleware ran, and after it:
+        assert not hasattr(early.wsgi_request, "session") and hasattr(late.wsgi_request, "session")
+        assert is_hit(early) and is_hit(late)
+        assert early.status_code == late.status_code == 200
+        assert early.content == late.content
+        assert not early.cookies and not late.cookies
+
+        def headers(response):
+            return {name: value for name, value in response.items() if name not in SAME_EVERY_TIME_BUT}
+
+        assert headers(early) == headers(late), url
+
+
+def test_a_conditional_hit_without_a_session_is_the_304_a_reader_with_one_gets(client, newsroom):
+    prime(client, "/")
+    etag = client.get("/")["ETag"]
+    with_session = Client()
+    with_session.cookies["sessionid"] = real_session(theme="dark")
+    early, late = client.get("/", HTTP_IF_NONE_MATCH=etag), with_session.get("/", HTTP_IF_NONE_MATCH=etag)
+    assert early.status_code == late.status_code == 304
+    assert not hasattr(early.wsgi_request, "session")
+    assert {n: v for n, v in early.items() if n not in SAME_EVERY_TIME_BUT} == {
+        n: v for n, v in late.items() if n not in SAME_EVERY_TIME_BUT
+    }
+
+
+def test_what_the_early_look_up_read_is_not_read_again(client, newsroom, cache_reads):
+    key = pagecache._page_key("http://testserver/")
+    client.get("/")  # a miss: the page is read once
+    assert sum(key in keys for keys in cache_reads) == 1
+    pagecache.purge(["list-home"])
+    cache_reads.clear()
+    response = client.get("/")  # stale: read once, then again only after taking the rebuild lock
+    assert response["X-Cache"] == "miss"
+    assert sum(key in keys for keys in cache_reads) == 2
+
+
 def test_a_mark_names_the_page_it_was_found_current_for(db):
     key = pagecache._page_key("http://testserver/marked/")
     now = timezone.now()
