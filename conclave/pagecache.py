@@ -35,6 +35,7 @@ is logged, once a minute.
 
 import contextvars
 import datetime
+import functools
 import gzip
 import hashlib
 import logging
@@ -49,8 +50,10 @@ import django.middleware.gzip
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpResponse, QueryDict
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, get_urlconf, resolve
 from django.utils import timezone
 from django.utils.cache import cc_delim_re, get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
@@ -479,11 +482,24 @@ def _is_anonymous(request):
 
 def _query_of(request):
     """What the requested page reads from its query string (``PAGE_QUERIES``); None: never cached."""
+    return PAGE_QUERIES.get(_view_name(request.path_info, getattr(request, "urlconf", None) or get_urlconf()))
+
+
+@functools.lru_cache(maxsize=2048)
+def _view_name(path_info, urlconf):
+    """The name of the view ``path_info`` resolves to (None: none), worked out once per path: the URLconf
+    does not change while the site runs (and a test changing ROOT_URLCONF empties this, below). Bounded:
+    made-up paths only push out the least used."""
     try:
-        match = resolve(request.path_info, getattr(request, "urlconf", None))
+        return resolve(path_info, urlconf).view_name
     except Resolver404:
         return None
-    return PAGE_QUERIES.get(match.view_name)
+
+
+@receiver(setting_changed)
+def _urlconf_changed(setting, **kwargs):
+    if setting == "ROOT_URLCONF":
+        _view_name.cache_clear()
 
 
 def _canonical_query(request, keys):

@@ -949,6 +949,17 @@ def test_every_public_url_pattern_says_what_its_page_reads():
     assert unnamed == {"favicon"}  # a redirect, never kept: without a name it cannot be in the table
 
 
+def test_each_path_is_resolved_once_until_the_urlconf_changes(settings):
+    pagecache._view_name.cache_clear()
+    assert pagecache._view_name("/plain/", None) is None
+    assert pagecache._view_name("/tags/", None) == "articles:tags"
+    assert pagecache._view_name("/tags/", None) == "articles:tags"
+    assert pagecache._view_name.cache_info().hits == 1
+    settings.ROOT_URLCONF = __name__
+    assert pagecache._view_name("/plain/", None) == "plain"
+    assert pagecache._view_name("/tags/", None) is None
+
+
 def test_a_page_missing_from_the_table_is_never_cached(client, newsroom, monkeypatch):
     monkeypatch.delitem(pagecache.PAGE_QUERIES, "articles:tags")
     for _ in range(2):
