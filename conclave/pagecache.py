@@ -172,6 +172,8 @@ COMPRESSIBLE_TYPES = re.compile(r"^(?:text/|application/(?:[\w.+-]*\+)?(?:xml|js
 QVALUE = re.compile(r"(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)")
 
 
+# Browsers send a handful of spellings, worked out once each; made-up ones push out the least used.
+@functools.lru_cache(maxsize=256)
 def accepts_gzip(accept_encoding):
     """Whether a client sending this ``Accept-Encoding`` gets gzip (RFC 9110, section 12.5.3).
 
@@ -757,6 +759,8 @@ class GZipMiddleware(django.middleware.gzip.GZipMiddleware):
     with ``accepts_gzip`` as the page cache does."""
 
     def process_response(self, request, response):
+        if response.has_header("Content-Encoding"):
+            return response  # as Django's does, without reading Accept-Encoding again (a gzipped hit)
         # Django's own looks for "gzip" anywhere in the header (so "gzip;q=0" passed, and "*" failed):
         # it is handed our decision instead. Accept-Encoding is all it reads of the request.
         accepts = accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING", ""))
