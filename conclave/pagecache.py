@@ -521,6 +521,17 @@ def _show_only(request, query):
     request.GET = QueryDict(query)
 
 
+def _is_personal(request, query):
+    """Whether the request carries a parameter that makes the answer one visitor's own."""
+    return bool(request.META.get("QUERY_STRING")) and any(name in request.GET for name in query.personal)
+
+
+def _show_only_its_parameters(request, query):
+    """The view sees the parameters the page reads, alone (with no query string at all, nothing to do)."""
+    if request.META.get("QUERY_STRING"):
+        _show_only(request, _canonical_query(request, query.keys))
+
+
 def _page_key(address):
     return f"pagecache:page:{hashlib.sha256(address.encode()).hexdigest()}"
 
@@ -724,25 +735,39 @@ def _make_page(response, now, lifetime, edge_lifetime, keys):
     }
 
 
+# The request headers that make a request conditional: without one, there is nothing to compare.
+CONDITIONAL_HEADERS = (
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+)
+
+
 def _respond(request, page, now, outcome):
     """The HTTP answer for a kept page: the same bytes for a miss and for every later hit."""
     content = page["content"]
-    response = HttpResponse(status=page["status"])
-    for header, value in page["headers"]:
-        response[header] = value
+    gzipped = False
     if page["gzipped"]:
         if accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING", "")):
-            response["Content-Encoding"] = "gzip"
+            gzipped = True
         else:
             content = gzip.decompress(content)
+    response = HttpResponse(content, status=page["status"])
+    # The headers as the page's response held them, each checked and encoded when it was set there:
+    # put back as they were, rather than checked again one by one on every hit.
+    response.headers._store.update({header.lower(): (header, value) for header, value in page["headers"]})
+    if gzipped:
+        response["Content-Encoding"] = "gzip"
     if outcome == "stale":
         # Answered only while the current page is being made: nobody may keep this copy.
         response["Cache-Control"] = "no-cache"
-    response.content = content
     response["Content-Length"] = str(len(content))
-    etag = response.get("ETag")
-    last_modified = parse_http_date_safe(response.get("Last-Modified", ""))
-    response = get_conditional_response(request, etag=etag, last_modified=last_modified, response=response)
+    if any(request.META.get(header) for header in CONDITIONAL_HEADERS):
+        last_modified = parse_http_date_safe(response.get("Last-Modified", ""))
+        response = get_conditional_response(
+            request, etag=response.get("ETag"), last_modified=last_modified, response=response
+        )
     # How old this copy is, so that browsers and CDNs count its max-age from when it was made.
     response["Age"] = str(max(0, int((now - page["made_at"]).total_seconds())))
     response["X-Cache"] = outcome
@@ -833,9 +858,9 @@ class PageCacheHitMiddleware:
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             return self.get_response(request)
         query = _cacheable(request)
-        if query is None or any(name in request.GET for name in query.personal):
+        if query is None or _is_personal(request, query):
             return self.get_response(request)
-        _show_only(request, _canonical_query(request, query.keys))
+        _show_only_its_parameters(request, query)
         now = timezone.now()
         address = _address(request)
         try:
@@ -880,9 +905,9 @@ class PageCacheMiddleware:
             # Made for someone logged in: no shared cache may keep it and hand it to a visitor.
             patch_cache_control(response, private=True)
             return response
-        if any(name in request.GET for name in query.personal):
+        if _is_personal(request, query):
             return self.get_response(request)
-        _show_only(request, _canonical_query(request, query.keys))
+        _show_only_its_parameters(request, query)
         return self._serve(request, _address(request), timezone.now())
 
     def _serve(self, request, address, now, lookup=None):

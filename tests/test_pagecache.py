@@ -706,6 +706,15 @@ def test_if_modified_since_gets_a_304_until_the_page_is_made_again(client, newsr
     assert response.status_code == 304
 
 
+def test_a_failed_precondition_on_a_hit_is_a_412(client, newsroom):
+    client.get("/")
+    assert client.get("/", headers={"If-Match": "*"}).status_code == 200
+    assert client.get("/", headers={"If-Match": 'W/"something-else"'}).status_code == 412
+    long_ago = "Mon, 01 Jan 2001 00:00:00 GMT"
+    assert client.get("/", headers={"If-Unmodified-Since": long_ago}).status_code == 412
+    assert client.get("/", headers={"If-None-Match": ""}).status_code == 200  # empty: not conditional
+
+
 def test_pages_are_kept_gzipped_and_sent_as_each_browser_asks(client, newsroom):
     plain = client.get("/")
     assert "Content-Encoding" not in plain
