@@ -53,7 +53,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpResponse, QueryDict
-from django.urls import Resolver404, get_urlconf, resolve
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.cache import cc_delim_re, get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
@@ -484,7 +484,10 @@ def _is_anonymous(request):
 
 def _query_of(request):
     """What the requested page reads from its query string (``PAGE_QUERIES``); None: never cached."""
-    return PAGE_QUERIES.get(_view_name(request.path_info, getattr(request, "urlconf", None) or get_urlconf()))
+    # The URLconf the request resolves with: its own, if a middleware gave it one, else the site's (which
+    # the handler makes the current one for every request).
+    urlconf = getattr(request, "urlconf", None) or settings.ROOT_URLCONF
+    return PAGE_QUERIES.get(_view_name(request.path_info, urlconf))
 
 
 @functools.lru_cache(maxsize=2048)
