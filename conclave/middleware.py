@@ -130,8 +130,13 @@ class UnstorableInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if "\x00" in request.path_info or any(
-            "\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()
+        # (No query string, no parameter to look into: request.GET is not even built.)
+        if "\x00" in request.path_info or (
+            request.META.get("QUERY_STRING")
+            and any(
+                "\x00" in name or any("\x00" in value for value in values)
+                for name, values in request.GET.lists()
+            )
         ):
             return defaults.page_not_found(request, Http404("NUL in the address"))
         return self.get_response(request)

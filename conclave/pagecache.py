@@ -4,9 +4,12 @@ Pages are kept per address, each with the *keys* of what it shows (``shows()``: 
 listed on it, its section, tags and authors, the navigation...) and the version each key had when the
 page was made. A change purges its keys (``purge()``, after the commit; articles/cachekeys.py says
 which change touches which keys): each gets a new version, and exactly the pages holding one of them
-are stale, while every other page stays a hit. A hit reads the page, then its keys' versions: two round
-trips. The same keys go out as ``Surrogate-Key`` and ``Cache-Tag`` headers, so that an edge cache
-purges the same pages (conclave/edgepurge.py). A scheduled story going live changes listings with no
+are stale, while every other page stays a hit. A hit reads the page with the site-wide purge sequence,
+in one round trip: a page found current when the sequence last stood where it stands now is current
+still; after a purge it is checked once against its keys' versions, a second round trip, and marked
+current at the new number (``_look_up`` says why no purge is missed). The same keys go out as
+``Surrogate-Key`` and ``Cache-Tag`` headers, so that an edge cache purges the same pages
+(conclave/edgepurge.py). A scheduled story going live changes listings with no
 write at all: a page says so (``shows(..., until=...)``) and is not kept past that time.
 
 The address is the page's URL with only the query parameters that page reads (``PAGE_QUERIES``), in a
@@ -32,10 +35,12 @@ is logged, once a minute.
 
 import contextvars
 import datetime
+import functools
 import gzip
 import hashlib
 import logging
 import math
+import os
 import re
 import time
 from types import SimpleNamespace
@@ -45,6 +50,8 @@ import django.middleware.gzip
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpResponse, QueryDict
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -165,6 +172,8 @@ COMPRESSIBLE_TYPES = re.compile(r"^(?:text/|application/(?:[\w.+-]*\+)?(?:xml|js
 QVALUE = re.compile(r"(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)")
 
 
+# Browsers send a handful of spellings, worked out once each; made-up ones push out the least used.
+@functools.lru_cache(maxsize=256)
 def accepts_gzip(accept_encoding):
     """Whether a client sending this ``Accept-Encoding`` gets gzip (RFC 9110, section 12.5.3).
 
@@ -255,11 +264,24 @@ def _hard_key(key):
     return f"pagecache:hard:{key}"
 
 
+def _advance():
+    """The next number of the purge sequence (an atomic increment on the cache server)."""
+    try:
+        return cache.incr(SEQUENCE_KEY)
+    except ValueError:  # lost: start a new series, above every number given so far
+        # add(), not set(): of two processes finding it lost, the second moves on from the first's
+        # series rather than taking it back to its own (a number that may have been given already).
+        cache.add(SEQUENCE_KEY, _new_series(), timeout=None)
+        return cache.incr(SEQUENCE_KEY)
+
+
 def purge(keys, hard=False):
     """Make every kept page and fragment that shows any of ``keys`` stale: one write per key.
 
     Each key gets the next number of a site-wide sequence as its version; a page is current while
-    every key it holds has the version it was made with. ``hard``: something public was taken away (an
+    every key it holds has the version it was made with. The sequence moves on once more when the
+    versions are written ("purge done"): a hit that finds the sequence where it was when the page was
+    last found current reads no version (``_look_up``). ``hard``: something public was taken away (an
     unpublish, a delete): no page made before this purge may be served again, not even to the readers
     who arrive while it is being made again.
 
@@ -270,17 +292,15 @@ def purge(keys, hard=False):
     if not keys:
         return None
     try:
-        try:
-            sequence = cache.incr(SEQUENCE_KEY)
-        except ValueError:  # lost: start a new series, above every version written so far
-            sequence = _new_series()
-            cache.set(SEQUENCE_KEY, sequence, timeout=None)
+        sequence = _advance()
         version = (sequence, timezone.now())
         cache.set_many({_version_key(key): version for key in keys}, timeout=None)
         if hard:
             # Read only while a page is within its grace, so kept as long as a page can be.
             timeout = settings.PAGE_CACHE_SECONDS + GRACE_SECONDS + REBUILD_SECONDS
             cache.set_many({_hard_key(key): sequence for key in keys}, timeout=timeout)
+        # After every write above: a page found current at an earlier number is checked again.
+        _advance()
         return sequence
     except Exception:
         logger.warning("Page cache: could not purge %s", " ".join(keys), exc_info=True)
@@ -309,12 +329,16 @@ def _snapshot(keys, started):
 
 
 class Kept(NamedTuple):
-    """A page or fragment as kept: made at sequence ``made_in`` with the versions of ``snapshot``."""
+    """A page or fragment as kept: made at sequence ``made_in`` with the versions of ``snapshot``.
+
+    ``token``: a kept page's own name, random, so that a page found current is told apart from another
+    kept later at the same address (the "checked" mark of ``_look_up`` names the page it is about)."""
 
     made_in: int
     snapshot: tuple
     valid_until: datetime.datetime
     value: object
+    token: bytes | None = None
 
 
 def _changed_keys(kept, versions):
@@ -460,11 +484,27 @@ def _is_anonymous(request):
 
 def _query_of(request):
     """What the requested page reads from its query string (``PAGE_QUERIES``); None: never cached."""
+    # The URLconf the request resolves with: its own, if a middleware gave it one, else the site's (which
+    # the handler makes the current one for every request).
+    urlconf = getattr(request, "urlconf", None) or settings.ROOT_URLCONF
+    return PAGE_QUERIES.get(_view_name(request.path_info, urlconf))
+
+
+@functools.lru_cache(maxsize=2048)
+def _view_name(path_info, urlconf):
+    """The name of the view ``path_info`` resolves to (None: none), worked out once per path: the URLconf
+    does not change while the site runs (and a test changing ROOT_URLCONF empties this, below). Bounded:
+    made-up paths only push out the least used."""
     try:
-        match = resolve(request.path_info, getattr(request, "urlconf", None))
+        return resolve(path_info, urlconf).view_name
     except Resolver404:
         return None
-    return PAGE_QUERIES.get(match.view_name)
+
+
+@receiver(setting_changed)
+def _urlconf_changed(setting, **kwargs):
+    if setting == "ROOT_URLCONF":
+        _view_name.cache_clear()
 
 
 def _canonical_query(request, keys):
@@ -484,25 +524,73 @@ def _show_only(request, query):
     request.GET = QueryDict(query)
 
 
+def _is_personal(request, query):
+    """Whether the request carries a parameter that makes the answer one visitor's own."""
+    return bool(request.META.get("QUERY_STRING")) and any(name in request.GET for name in query.personal)
+
+
+def _show_only_its_parameters(request, query):
+    """The view sees the parameters the page reads, alone (with no query string at all, nothing to do)."""
+    if request.META.get("QUERY_STRING"):
+        _show_only(request, _canonical_query(request, query.keys))
+
+
 def _page_key(address):
     return f"pagecache:page:{hashlib.sha256(address.encode()).hexdigest()}"
 
 
-def _read_page(address):
-    """(key, kept page or None, the versions of its keys) in two round trips to the cache server: the
-    page, kept under its address with the versions of the keys it shows, then those keys' versions."""
-    key = _page_key(address)
-    kept = cache.get(key)
+def _checked_key(key):
+    return f"{key}:checked"
+
+
+class Lookup(NamedTuple):
+    """What one read of a kept page found."""
+
+    key: str
+    kept: Kept | None
+    sequence: int | None  # the purge sequence, read with the page (None: lost)
+    versions: dict | None  # the versions of its keys; None when they were not read (current by its mark)
+    page: dict | None  # the page to answer with, when it is current
+
+
+def _look_up(key, now):
+    """The page kept under ``key``, and whether it is current: in one round trip to the cache server
+    for most hits, two when a purge happened since it was last found current.
+
+    The first read takes the page, its "checked" mark and the purge sequence together. The page is
+    current, with no version read, when the sequence is still the one it was made at (``made_in``) or
+    the one its mark holds: the sequence at the start of a check that found every key of this very
+    page (its ``token``) at its version. Otherwise its keys' versions are read; found current, the page
+    is marked with the sequence read first, and the next hits take the short way.
+
+    Why no purge is missed: a purge moves the sequence on once before writing its versions and once
+    after (``purge``). A check that read sequence X, then versions, missed only the version writes that
+    came after its version read, and the purge making them moves the sequence past X after them: from
+    then on X no longer matches (the sequence only grows; lost, it starts again above every number it
+    gave, ``_new_series``). A purge still writing while X is read is one still running, as a purge
+    racing a version read always was; once it returns, no hit takes the short way from before it.
+    ``made_in`` is such a mark from the start: a page is kept only if no version of its keys was above
+    the sequence read before it was made (``_snapshot``), and a purge writing after that version read
+    moves the sequence past ``made_in``. A lost version is read as a purge, as before, whenever the
+    versions are read; until the sequence moves, nothing changed that the page shows. The stale path
+    (grace, takedowns) always has the versions.
+    """
+    checked = _checked_key(key)
+    found = cache.get_many([key, checked, SEQUENCE_KEY])
+    kept = found.get(key)
     if kept is None:
-        return key, None, {}
-    return key, kept, _versions_of(kept)
-
-
-def _current(kept, versions, now):
-    """The kept page, if it is current: no key of it purged since it was made, and within its time."""
-    if kept is not None and _is_current(kept, versions, now):
-        return kept.value
-    return None
+        return Lookup(key, None, found.get(SEQUENCE_KEY), {}, None)
+    sequence = found.get(SEQUENCE_KEY)
+    fresh = kept.valid_until > now
+    mark = (sequence, kept.token) if kept.token is not None else None
+    if fresh and sequence is not None and (sequence == kept.made_in or found.get(checked) == mark):
+        return Lookup(key, kept, sequence, None, kept.value)
+    versions = _versions_of(kept)
+    if not fresh or _changed_keys(kept, versions):
+        return Lookup(key, kept, sequence, versions, None)
+    if sequence is not None and mark is not None:
+        cache.set(checked, mark, _timeout(kept.valid_until - now))
+    return Lookup(key, kept, sequence, versions, kept.value)
 
 
 def _stale_since(kept, changed, versions):
@@ -517,7 +605,7 @@ def _stale_since(kept, changed, versions):
     return min(times)
 
 
-def _grace(key, kept, versions, now, may_rebuild):
+def _grace(lookup, now, may_rebuild):
     """For a kept page that is not current: (copy, None) to answer with the stale copy while another
     request makes the page again; (None, lock) when this request is to make it, holding ``lock``;
     (None, None) when no copy may be served (none kept, past its grace, or made before a takedown).
@@ -526,6 +614,7 @@ def _grace(key, kept, versions, now, may_rebuild):
     (the takedowns of its purged keys and the lock, read together); the one that takes the lock pays
     one more.
     """
+    key, kept, versions = lookup.key, lookup.kept, lookup.versions
     if kept is None:
         return None, None
     changed = _changed_keys(kept, versions)
@@ -649,25 +738,39 @@ def _make_page(response, now, lifetime, edge_lifetime, keys):
     }
 
 
+# The request headers that make a request conditional: without one, there is nothing to compare.
+CONDITIONAL_HEADERS = (
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+)
+
+
 def _respond(request, page, now, outcome):
     """The HTTP answer for a kept page: the same bytes for a miss and for every later hit."""
     content = page["content"]
-    response = HttpResponse(status=page["status"])
-    for header, value in page["headers"]:
-        response[header] = value
+    gzipped = False
     if page["gzipped"]:
         if accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING", "")):
-            response["Content-Encoding"] = "gzip"
+            gzipped = True
         else:
             content = gzip.decompress(content)
+    response = HttpResponse(content, status=page["status"])
+    # The headers as the page's response held them, each checked and encoded when it was set there:
+    # put back as they were, rather than checked again one by one on every hit.
+    response.headers._store.update({header.lower(): (header, value) for header, value in page["headers"]})
+    if gzipped:
+        response["Content-Encoding"] = "gzip"
     if outcome == "stale":
         # Answered only while the current page is being made: nobody may keep this copy.
         response["Cache-Control"] = "no-cache"
-    response.content = content
     response["Content-Length"] = str(len(content))
-    etag = response.get("ETag")
-    last_modified = parse_http_date_safe(response.get("Last-Modified", ""))
-    response = get_conditional_response(request, etag=etag, last_modified=last_modified, response=response)
+    if any(request.META.get(header) for header in CONDITIONAL_HEADERS):
+        last_modified = parse_http_date_safe(response.get("Last-Modified", ""))
+        response = get_conditional_response(
+            request, etag=response.get("ETag"), last_modified=last_modified, response=response
+        )
     # How old this copy is, so that browsers and CDNs count its max-age from when it was made.
     response["Age"] = str(max(0, int((now - page["made_at"]).total_seconds())))
     response["X-Cache"] = outcome
@@ -684,6 +787,8 @@ class GZipMiddleware(django.middleware.gzip.GZipMiddleware):
     with ``accepts_gzip`` as the page cache does."""
 
     def process_response(self, request, response):
+        if response.has_header("Content-Encoding"):
+            return response  # as Django's does, without reading Accept-Encoding again (a gzipped hit)
         # Django's own looks for "gzip" anywhere in the header (so "gzip;q=0" passed, and "*" failed):
         # it is handed our decision instead. Accept-Encoding is all it reads of the request.
         accepts = accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING", ""))
@@ -720,20 +825,82 @@ class HeadMiddleware:
         return response
 
 
-class PageCacheMiddleware:
-    """Serves anonymous GET and HEAD requests from the cache; staff and forms always reach the view.
+def _cacheable(request):
+    """What the requested page reads from its query string, if its answer may come from the cache or go
+    into it (the cache on, a GET or HEAD, a page that is kept); else None."""
+    if settings.PAGE_CACHE_SECONDS <= 0 or request.method not in ("GET", "HEAD"):
+        return None
+    return _query_of(request)
 
-    Placed after AuthenticationMiddleware. It sees responses before the session and CSRF middleware add
-    their cookies and ``Vary: Cookie``, so it checks their request flags itself (see
-    ``_storable_seconds``). A view whose page goes stale at a known time without any write says so
-    with ``Cache-Control: max-age``.
+
+class Early(NamedTuple):
+    """What PageCacheHitMiddleware read for a request it passed on, for PageCacheMiddleware to go on with."""
+
+    address: str
+    now: datetime.datetime
+    lookup: Lookup | None  # None: the cache failed (and it was logged)
+
+
+class PageCacheHitMiddleware:
+    """Answers the fresh hits of readers with no session, before the session, common, CSRF and login
+    middleware run: the most frequent answer of all, at the least cost.
+
+    Placed right after GZipMiddleware. None of what it skips changes such an answer: with no session
+    cookie there is no session to read, save or delete (nor a ``Vary: Cookie``, since it is never read),
+    no one is logged in, no view runs (so no CSRF token is made, and none is checked on a GET or HEAD),
+    and a path that resolves is never redirected by CommonMiddleware (it adds a slash only to paths that
+    do not, and the site does not prepend www); a kept page already carries its ``Content-Length``. Any
+    other request (a session cookie, a stale or missing page, a failing cache) goes on to
+    PageCacheMiddleware with what was read here (``Early``, on the request), not read twice.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        query = self._query(request)
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            return self.get_response(request)
+        query = _cacheable(request)
+        if query is None or _is_personal(request, query):
+            return self.get_response(request)
+        _show_only_its_parameters(request, query)
+        now = timezone.now()
+        address = _address(request)
+        try:
+            lookup = _look_up(_page_key(address), now)
+        except Exception as exc:
+            logger.warning("Page cache unavailable, serving %s uncached: %s", request.path, exc)
+            lookup = None
+        if lookup is not None and lookup.page is not None:
+            return _respond(request, lookup.page, now, "hit")
+        request._page_cache_early = Early(address, now, lookup)
+        return self.get_response(request)
+
+
+def _address(request):
+    return f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
+
+
+class PageCacheMiddleware:
+    """Serves anonymous GET and HEAD requests from the cache; staff and forms always reach the view.
+
+    Placed after AuthenticationMiddleware. It sees responses before the session and CSRF middleware add
+    their cookies and ``Vary: Cookie``, so it checks their request flags itself (see
+    ``_storable_seconds``). A view whose page goes stale at a known time without any write says so
+    with ``Cache-Control: max-age``. Requests with no session cookie were looked up already by
+    PageCacheHitMiddleware, which answered the fresh hits: the others arrive with what it read.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        early = request.__dict__.pop("_page_cache_early", None)
+        if early is not None:
+            if early.lookup is None:
+                return self.get_response(request)  # the cache failed: said once already
+            return self._serve(request, early.address, early.now, early.lookup)
+        query = _cacheable(request)
         if query is None:
             return self.get_response(request)
         if not _is_anonymous(request):
@@ -741,37 +908,39 @@ class PageCacheMiddleware:
             # Made for someone logged in: no shared cache may keep it and hand it to a visitor.
             patch_cache_control(response, private=True)
             return response
-        if any(name in request.GET for name in query.personal):
+        if _is_personal(request, query):
             return self.get_response(request)
-        _show_only(request, _canonical_query(request, query.keys))
-        now = timezone.now()
-        address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
+        _show_only_its_parameters(request, query)
+        return self._serve(request, _address(request), timezone.now())
+
+    def _serve(self, request, address, now, lookup=None):
+        """The answer from the cache, or the view's (kept if it may be); ``lookup``: the page's, if read."""
         try:
-            key, kept, versions = _read_page(address)
-            outcome, page, lock = "hit", _current(kept, versions, now), None
+            if lookup is None:
+                lookup = _look_up(_page_key(address), now)
+            outcome, page, lock = "hit", lookup.page, None
             if page is None:
                 outcome = "stale"
-                page, lock = _grace(key, kept, versions, now, may_rebuild=request.method == "GET")
+                page, lock = _grace(lookup, now, may_rebuild=request.method == "GET")
             if lock is not None:
                 # Made by another request between that read and this lock (which it had just freed)?
-                _, kept, versions = _read_page(address)
-                outcome, page = "hit", _current(kept, versions, now)
-            started = _sequence() if page is None else None
+                lookup = _look_up(lookup.key, now)
+                outcome, page = "hit", lookup.page
+            started = None
+            if page is None:
+                # Read before the view runs: the one read with the page will do (an earlier number only
+                # makes the check of what the view showed stricter).
+                started = lookup.sequence if lookup.sequence is not None else _sequence()
         except Exception as exc:
             logger.warning("Page cache unavailable, serving %s uncached: %s", request.path, exc)
             return self.get_response(request)
         try:
             if page is not None:
                 return _respond(request, page, now, outcome)
-            return self._make(request, key, started, now)
+            return self._make(request, lookup.key, started, now)
         finally:
             if lock is not None:
                 _release(lock)
-
-    def _query(self, request):
-        if settings.PAGE_CACHE_SECONDS <= 0 or request.method not in ("GET", "HEAD"):
-            return None
-        return _query_of(request)
 
     def _make(self, request, key, started, now):
         """Runs the view, noting what its page shows; keeps the page unless something it shows was
@@ -797,7 +966,7 @@ class PageCacheMiddleware:
                 valid_until = now + datetime.timedelta(seconds=lifetime)
                 # The cache server keeps it through the grace too: the copy readers get while it is remade.
                 timeout = _timeout(valid_until - now) + GRACE_SECONDS
-                cache.set(key, Kept(started, snapshot, valid_until, page), timeout)
+                cache.set(key, Kept(started, snapshot, valid_until, page, os.urandom(8)), timeout)
         except Exception as exc:
             logger.warning("Page cache: %s not stored: %r", request.path, exc)
         return _respond(request, page, now, "miss")

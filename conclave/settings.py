@@ -65,6 +65,9 @@ MIDDLEWARE = [
     # Compresses what the page cache did not (staff, forms, pages not kept); after WhiteNoise, which
     # serves its own precompressed files.
     "conclave.pagecache.GZipMiddleware",
+    # The fresh page-cache hits of readers with no session, without the four below (they change
+    # nothing in such an answer); everything else goes on to PageCacheMiddleware.
+    "conclave.pagecache.PageCacheHitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -218,9 +218,163 @@ def test_pages_are_purged_after_the_commit_not_before(client, newsroom, django_c
 
 def test_a_lost_key_version_never_brings_back_older_pages(client, newsroom):
     prime(client, "/")
+    pagecache.purge(["list-home"])
     cache.delete(pagecache._version_key("list-home"))  # evicted, say
     assert not is_hit(client.get("/"))
     assert is_hit(client.get("/"))
+
+
+def test_a_lost_key_version_is_read_as_a_purge_when_the_page_is_checked(client, newsroom):
+    prime(client, "/")
+    cache.delete(pagecache._version_key("list-home"))  # evicted, say
+    # Nothing was purged since the page was made: it is served without reading a version...
+    assert is_hit(client.get("/"))
+    # ...and checked as soon as anything is purged, the lost version then counting as changed.
+    pagecache.purge(["tag-unrelated"])
+    assert not is_hit(client.get("/"))
+    assert is_hit(client.get("/"))
+
+
+@pytest.fixture
+def cache_reads(monkeypatch):
+    """The reads the page cache makes of the cache server, one list of keys per round trip."""
+    backend = caches["default"]
+    reads, depth = [], []
+
+    def counted(real):
+        def read(key_or_keys, *args, **kwargs):
+            if not depth:
+                reads.append([key_or_keys] if isinstance(key_or_keys, str) else list(key_or_keys))
+            depth.append(1)  # get_many may call get: one round trip all the same
+            try:
+                return real(key_or_keys, *args, **kwargs)
+            finally:
+                depth.pop()
+
+        return read
+
+    monkeypatch.setattr(backend, "get", counted(backend.get))
+    monkeypatch.setattr(backend, "get_many", counted(backend.get_many))
+    return reads
+
+
+def test_a_hit_reads_the_page_its_mark_and_the_sequence_in_one_round_trip(client, newsroom, cache_reads):
+    prime(client, "/")
+    cache_reads.clear()
+    assert is_hit(client.get("/"))
+    key = pagecache._page_key("http://testserver/")
+    assert cache_reads == [[key, pagecache._checked_key(key), pagecache.SEQUENCE_KEY]]
+
+
+def test_after_an_unrelated_purge_a_hit_checks_the_versions_once(client, newsroom, cache_reads):
+    prime(client, "/")
+    pagecache.purge(["tag-unrelated"])
+    cache_reads.clear()
+    assert is_hit(client.get("/"))
+    assert len(cache_reads) == 2  # the page, then its keys' versions
+    assert pagecache._version_key("list-home") in cache_reads[1]
+    cache_reads.clear()
+    for _ in range(3):
+        assert is_hit(client.get("/"))
+    assert len(cache_reads) == 3  # marked current at this sequence: one round trip each
+
+
+def test_a_purge_of_a_key_of_a_page_marked_current_makes_it_stale(client, newsroom):
+    prime(client, "/")
+    pagecache.purge(["tag-unrelated"])
+    assert is_hit(client.get("/"))  # checked, and marked current
+    assert is_hit(client.get("/"))  # by the mark
+    pagecache.purge(["list-home"])
+    assert not is_hit(client.get("/"))
+    assert is_hit(client.get("/"))
+
+
+def test_a_check_racing_a_purge_never_leaves_a_stale_page_marked_current(client, newsroom, monkeypatch):
+    prime(client, "/")
+    pagecache.purge(["tag-unrelated"])  # so that the next hit checks the versions, and marks the page
+    backend = caches["default"]
+    write_versions = backend.set_many
+    during = []
+
+    def hit_then_write(data, *args, **kwargs):
+        # Between the purge's first number and its version writes: the page is checked at that number,
+        # against versions the purge has not written yet, and marked current.
+        if not during and pagecache._version_key("list-home") in data:
+            during.append(client.get("/"))
+        return write_versions(data, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "set_many", hit_then_write)
+    sequence = pagecache.purge(["list-home"])
+    key = pagecache._page_key("http://testserver/")
+    assert is_hit(during[0]) and cache.get(pagecache._checked_key(key))[0] == sequence
+    assert not is_hit(client.get("/"))  # the purge moved on past the mark once its versions were written
+    assert is_hit(client.get("/"))
+
+
+SAME_EVERY_TIME_BUT = {"Age", "X-Request-ID", "Date"}
+
+
+@pytest.mark.parametrize("method", ["get", "head"])
+@pytest.mark.parametrize("url", ["/", "/news/{slug}/", "/tags/semiconductors/", "/feed/", "/search/?q=live"])
+def test_a_hit_without_a_session_is_the_answer_a_reader_with_one_gets(client, newsroom, url, method):
+    url = url.format(slug=newsroom[3][0].slug)
+    prime(client, url)
+    with_session = Client()
+    with_session.cookies["sessionid"] = real_session(theme="dark")  # an anonymous reader's session
+    for extra in ({}, {"HTTP_ACCEPT_ENCODING": "gzip"}):
+        early = getattr(client, method)(url, **extra)
+        late = getattr(with_session, method)(url, **extra)
+        # Answered before the session middleware ran, and after it:
+        assert not hasattr(early.wsgi_request, "session") and hasattr(late.wsgi_request, "session")
+        assert is_hit(early) and is_hit(late)
+        assert early.status_code == late.status_code == 200
+        assert early.content == late.content
+        assert not early.cookies and not late.cookies
+
+        def headers(response):
+            return {name: value for name, value in response.items() if name not in SAME_EVERY_TIME_BUT}
+
+        assert headers(early) == headers(late), url
+
+
+def test_a_conditional_hit_without_a_session_is_the_304_a_reader_with_one_gets(client, newsroom):
+    prime(client, "/")
+    etag = client.get("/")["ETag"]
+    with_session = Client()
+    with_session.cookies["sessionid"] = real_session(theme="dark")
+    early, late = client.get("/", HTTP_IF_NONE_MATCH=etag), with_session.get("/", HTTP_IF_NONE_MATCH=etag)
+    assert early.status_code == late.status_code == 304
+    assert not hasattr(early.wsgi_request, "session")
+    assert {n: v for n, v in early.items() if n not in SAME_EVERY_TIME_BUT} == {
+        n: v for n, v in late.items() if n not in SAME_EVERY_TIME_BUT
+    }
+
+
+def test_what_the_early_look_up_read_is_not_read_again(client, newsroom, cache_reads):
+    key = pagecache._page_key("http://testserver/")
+    client.get("/")  # a miss: the page is read once
+    assert sum(key in keys for keys in cache_reads) == 1
+    pagecache.purge(["list-home"])
+    cache_reads.clear()
+    response = client.get("/")  # stale: read once, then again only after taking the rebuild lock
+    assert response["X-Cache"] == "miss"
+    assert sum(key in keys for keys in cache_reads) == 2
+
+
+def test_a_mark_names_the_page_it_was_found_current_for(db):
+    key = pagecache._page_key("http://testserver/marked/")
+    now = timezone.now()
+    until = now + datetime.timedelta(minutes=5)
+    sequence = pagecache._sequence()
+    pagecache.purge(["shown"])
+    snapshot = (("shown", cache.get(pagecache._version_key("shown"))[0]),)
+    cache.set(key, pagecache.Kept(sequence, snapshot, until, {"page": "current"}, b"first"))
+    lookup = pagecache._look_up(key, now)
+    assert lookup.page == {"page": "current"} and lookup.versions is not None  # checked, then marked
+    assert pagecache._look_up(key, now).versions is None  # current by its mark
+    # Another page kept at the same address since, made before that purge: the mark is not its.
+    cache.set(key, pagecache.Kept(sequence, (("shown", sequence),), until, {"page": "stale"}, b"second"))
+    assert pagecache._look_up(key, now).page is None
 
 
 def test_a_lost_sequence_starts_above_every_version_it_gave(client, newsroom):
@@ -552,6 +706,15 @@ def test_if_modified_since_gets_a_304_until_the_page_is_made_again(client, newsr
     assert response.status_code == 304
 
 
+def test_a_failed_precondition_on_a_hit_is_a_412(client, newsroom):
+    client.get("/")
+    assert client.get("/", headers={"If-Match": "*"}).status_code == 200
+    assert client.get("/", headers={"If-Match": 'W/"something-else"'}).status_code == 412
+    long_ago = "Mon, 01 Jan 2001 00:00:00 GMT"
+    assert client.get("/", headers={"If-Unmodified-Since": long_ago}).status_code == 412
+    assert client.get("/", headers={"If-None-Match": ""}).status_code == 200  # empty: not conditional
+
+
 def test_pages_are_kept_gzipped_and_sent_as_each_browser_asks(client, newsroom):
     plain = client.get("/")
     assert "Content-Encoding" not in plain
@@ -793,6 +956,17 @@ def test_every_public_url_pattern_says_what_its_page_reads():
     assert named - pagecache.PAGE_QUERIES.keys() == set(), "cacheable pages missing from PAGE_QUERIES"
     assert pagecache.PAGE_QUERIES.keys() - named == set(), "PAGE_QUERIES names pages that do not exist"
     assert unnamed == {"favicon"}  # a redirect, never kept: without a name it cannot be in the table
+
+
+def test_each_path_is_resolved_once_until_the_urlconf_changes(settings):
+    pagecache._view_name.cache_clear()
+    assert pagecache._view_name("/plain/", None) is None
+    assert pagecache._view_name("/tags/", None) == "articles:tags"
+    assert pagecache._view_name("/tags/", None) == "articles:tags"
+    assert pagecache._view_name.cache_info().hits == 1
+    settings.ROOT_URLCONF = __name__
+    assert pagecache._view_name("/plain/", None) == "plain"
+    assert pagecache._view_name("/tags/", None) is None
 
 
 def test_a_page_missing_from_the_table_is_never_cached(client, newsroom, monkeypatch):
