@@ -15,15 +15,15 @@ the local-memory cache and the page cache on (PAGE_CACHE_SECONDS unset: 300 s). 
 
 * article-miss: the seed story's page, made after an unrelated publish. Before each request, a live
   story sharing no tag, section or author with the seed story (Aster AI's) is saved as the admin saves
-  it (on commit, the content generation is bumped, as by a publish); then the page is asked for at an
-  address no earlier request used: the same path, with another port of 127.0.0.1 in the Host header
-  (the page cache keys a page by scheme, host and path; the page itself shows nothing of the host).
-  So every request is a miss whatever a publish invalidates. Today a publish makes every kept page and
-  fragment stale, and the request also works out the related stories and the schedule again; should a
-  publish come to purge only the pages showing that story, the fragments it leaves stay warm, as on a
-  live site. (Clearing the cache instead would drop the fragments too.) The publishes cost instructions
-  of their own: two more runs do the same publishes without the requests, and their difference is
-  taken off.
+  it (on commit, the keys of what changed are purged: the seed story's page shows none of them); then
+  the page is asked for at an address no earlier request used: the same path, with another port of
+  127.0.0.1 in the Host header (the page cache keys a page by scheme, host and path; the page itself
+  shows nothing of the host). So every request is a miss, made from whatever parts of the page the
+  publish left kept (the story's rendered parts, the header and footer, teasers, the related box within
+  its lag), as when a story page expires or its navigation changes on a live site. (Clearing the cache
+  instead would drop those parts too: a page made from nothing.) The publishes cost instructions of
+  their own: two more runs do the same publishes without the requests, and their difference is taken
+  off.
 * article-hit: the seed story's page at one address, kept by the warm-up: a page cache hit.
 * home-miss, tag-miss: the home page, and the page of the tag most stories carry, each request at an
   address of its own (as above): a miss, with the fragments (popular tags, navigation, the schedule)
