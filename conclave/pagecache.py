@@ -19,10 +19,12 @@ reach the view, which sees exactly the parameters its key holds.
 Every entry carries its own "valid until" time, checked on each read: the cache server's expiry is only
 a second line, since it runs on its own clock (and tests move ours with time_machine).
 
-When a busy page goes stale (a publish, or its time ran out), one request makes it again while the
-readers arriving meanwhile get the previous copy, for at most ``GRACE_SECONDS`` after it went stale;
-rather than every one of them rendering it at once. Taking something down (unpublish, delete) is a
-*hard* purge: no page made before it is served again, not even within the grace.
+When a busy page goes stale (a publish, or its time ran out), one request makes it again, rather than
+every reader rendering it at once. The readers arriving meanwhile wait for that page (up to
+``REMAKE_WAIT_SECONDS``), so a change shows from the first answer after it; only when making it takes
+longer do they get the previous copy, for at most ``GRACE_SECONDS`` after it went stale. Taking something
+down (unpublish, delete) is a *hard* purge: no page made before it is served again, not even within the
+grace.
 
 Every kept page also tells browsers and CDNs how long they may keep it (``Cache-Control`` with
 ``max-age``, ``s-maxage`` and ``stale-while-revalidate``) and carries an ``ETag`` and ``Last-Modified``,
@@ -166,6 +168,11 @@ STALE_SECONDS = 60
 GRACE_SECONDS = 10
 # How long one request keeps the right to make a page again: if it dies, another takes over after this.
 REBUILD_SECONDS = 5
+# How long the readers arriving while another request makes a stale page again wait for that page,
+# checking every REMAKE_POLL_SECONDS, before they get the stale copy: a change is visible to every reader
+# from the first answer after it, unless making the page takes longer than this.
+REMAKE_WAIT_SECONDS = 1.0
+REMAKE_POLL_SECONDS = 0.01
 # Smaller bodies gain too little from gzip to pay for the header and the decompression.
 COMPRESS_MIN_BYTES = 1024
 COMPRESSIBLE_TYPES = re.compile(r"^(?:text/|application/(?:[\w.+-]*\+)?(?:xml|json)\b)")
@@ -637,6 +644,22 @@ def _grace(lookup, now, may_rebuild):
     return None, lock
 
 
+def _wait_for_remake(key):
+    """The page under ``key`` once the request holding its rebuild lock has kept it, waiting at most
+    REMAKE_WAIT_SECONDS; None if nobody is making it (a HEAD request found it stale), if its maker
+    finished without keeping it, or if it takes longer: the reader then gets the stale copy."""
+    lock = f"{key}:rebuild"
+    # Counted in polls, not read from a clock: the wait stays bounded whatever the clock does.
+    for _ in range(math.ceil(REMAKE_WAIT_SECONDS / REMAKE_POLL_SECONDS)):
+        if cache.get(lock) is None:
+            return None
+        time.sleep(REMAKE_POLL_SECONDS)
+        page = _look_up(key, timezone.now()).page
+        if page is not None:
+            return page
+    return None
+
+
 def _release(lock):
     try:
         cache.delete(lock)
@@ -922,6 +945,8 @@ class PageCacheMiddleware:
             if page is None:
                 outcome = "stale"
                 page, lock = _grace(lookup, now, may_rebuild=request.method == "GET")
+                if page is not None and (remade := _wait_for_remake(lookup.key)) is not None:
+                    outcome, page = "hit", remade
             if lock is not None:
                 # Made by another request between that read and this lock (which it had just freed)?
                 lookup = _look_up(lookup.key, now)

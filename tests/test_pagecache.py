@@ -1257,6 +1257,41 @@ def test_while_one_request_makes_a_stale_page_again_the_others_get_the_previous_
     assert len(meanwhile) == 1
 
 
+def test_readers_arriving_while_a_page_is_made_again_wait_for_it_rather_than_get_the_old_copy(
+    client, newsroom, monkeypatch, django_capture_on_commit_callbacks
+):
+    prime(client, "/")
+    publish_the_draft(django_capture_on_commit_callbacks)
+    hold_rebuild("/")  # another request is making the home page again
+    waited, sleep = [], time.sleep
+
+    def the_other_request_keeps_the_page(seconds):
+        waited.append(seconds)
+        if len(waited) == 3:  # a few polls later, the other request is done
+            cache.delete(pagecache._page_key("http://testserver/") + ":rebuild")
+            made = Client().get("/")
+            assert made["X-Cache"] == "miss" and "Draft story" in text(made)
+        sleep(0)
+
+    monkeypatch.setattr(time, "sleep", the_other_request_keeps_the_page)
+    reader = client.get("/")
+    assert reader["X-Cache"] == "hit" and "Draft story" in text(reader)  # the new page, not the old copy
+    assert len(waited) == 3 and set(waited) == {pagecache.REMAKE_POLL_SECONDS}
+
+
+def test_a_reader_waits_for_a_remake_only_so_long_then_gets_the_previous_copy(
+    client, newsroom, monkeypatch, django_capture_on_commit_callbacks
+):
+    prime(client, "/")
+    publish_the_draft(django_capture_on_commit_callbacks)
+    hold_rebuild("/")  # a request stuck making it
+    polls = []
+    monkeypatch.setattr(time, "sleep", polls.append)
+    reader = client.get("/")
+    assert reader["X-Cache"] == "stale" and "Draft story" not in text(reader)
+    assert sum(polls) == pytest.approx(pagecache.REMAKE_WAIT_SECONDS)
+
+
 def test_a_page_made_just_before_taking_the_lock_is_not_made_again(
     client, newsroom, monkeypatch, django_capture_on_commit_callbacks
 ):
