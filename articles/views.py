@@ -236,43 +236,99 @@ class HomeView(ArticleListView):
     """Page 1: the lead story, the latest, a block per section and the busiest tags; then the latest."""
 
     template_name = "articles/home.html"
+    front_page = None  # page 1's stories, when this request is for page 1 (FrontPage)
 
     def get_queryset(self):
+        if self.is_first_page():
+            self.front_page = FrontPage.read(self.paginate_by)
+            self.lead = self.front_page.lead
+            return self.front_page.latest
         published = super().get_queryset()
         self.lead = published.filter(is_featured=True).first() or published.first()
         return published.exclude(pk=self.lead.pk) if self.lead else published
 
+    def is_first_page(self):
+        return self.request.GET.get(self.page_kwarg, "1") == "1"
+
+    def get_paginator(self, *args, **kwargs):
+        known_count = self.front_page.count if self.front_page else None
+        return super().get_paginator(*args, known_count=known_count, **kwargs)
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        if context["page_obj"].number == 1:
-            context.update(lead=self.lead, section_blocks=section_blocks(), popular_tags=popular_tags())
+        if self.front_page:
+            context.update(
+                lead=self.lead, section_blocks=self.front_page.section_blocks, popular_tags=popular_tags()
+            )
             cachekeys.show_cards([self.lead] if self.lead else [])
+            for _section, articles in self.front_page.section_blocks:
+                cachekeys.show_cards(articles)
         return context
 
     def show_listing(self):
         cachekeys.show_listing(cachekeys.HOME)
 
 
-def section_blocks():
-    """[(section, [articles…]), …] in navigation order: the newest SECTION_BLOCK_SIZE stories of each
-    section among the newest SECTION_BLOCK_WINDOW.
+class FrontPage(NamedTuple):
+    """What page 1 of the home page lists: the lead, the latest (after the lead), the section blocks
+    [(section, [articles…]), …] in navigation order, and how many stories the latest list holds.
 
-    Two plain queries (the window's ids and sections, then the chosen stories' teasers) and the ranking
-    in Python: a window function ranked the same rows in one query, but compiling it cost more than
-    running both of these.
+    Read in three queries (two when a featured story is among the newest): the newest stories' ids and
+    sections, enough to count the pages up to MAX_PAGES; the newest featured story, only when none of
+    those is; the teasers of every story shown. Counting, the lead, the list and the section blocks each
+    in their own queries made the ORM's work of building the SQL most of what the page cost.
     """
-    newest = (
-        Article.objects.published()
-        .order_by("-published_at", "-id")
-        .values_list("pk", "section_id")[:SECTION_BLOCK_WINDOW]
-    )
+
+    lead: Article | None
+    latest: list
+    section_blocks: list
+    count: KnownCount
+
+    @classmethod
+    def read(cls, per_page):
+        # One row more than the listing can show, and one for the lead: enough to know it is capped.
+        window_size = max(SECTION_BLOCK_WINDOW, MAX_PAGES * per_page + 2)
+        newest = list(
+            Article.objects.published()
+            .order_by("-published_at", "-id")
+            .values_list("pk", "section_id", "is_featured")[:window_size]
+        )
+        lead_pk = next((pk for pk, _section, featured in newest if featured), None)
+        if lead_pk is None:
+            lead_pk = (
+                Article.objects.published().filter(is_featured=True).values_list("pk", flat=True).first()
+            )
+        if lead_pk is None and newest:
+            lead_pk = newest[0][0]
+        listed = [row for row in newest if row[0] != lead_pk]
+        latest_pks = [pk for pk, _section, _featured in listed[:per_page]]
+        block_pks = section_block_picks(newest[:SECTION_BLOCK_WINDOW])
+        wanted = {lead_pk, *latest_pks, *block_pks} - {None}
+        teasers = Article.objects.for_teasers().in_bulk(wanted) if wanted else {}
+        # A story unpublished between the two queries is left out, not shown.
+        return cls(
+            lead=teasers.get(lead_pk),
+            latest=[teasers[pk] for pk in latest_pks if pk in teasers],
+            section_blocks=section_blocks_of([teasers[pk] for pk in block_pks if pk in teasers], block_pks),
+            count=KnownCount(len(listed), more=len(newest) == window_size),
+        )
+
+
+def section_block_picks(newest):
+    """The ids of each section's newest SECTION_BLOCK_SIZE stories among ``newest`` (pk, section id,
+    …) rows, newest first within each section."""
     chosen = {}  # section id -> its newest story ids, newest first
-    for pk, section_id in newest:
+    for pk, section_id, *_rest in newest:
         if section_id is not None and len(chosen.setdefault(section_id, [])) < SECTION_BLOCK_SIZE:
             chosen[section_id].append(pk)
-    rank = {pk: n for ids in chosen.values() for n, pk in enumerate(ids)}
+    return [pk for ids in chosen.values() for pk in ids]
+
+
+def section_blocks_of(articles, picks):
+    """[(section, [articles…]), …] in navigation order, each section's stories in the order of ``picks``."""
+    rank = {pk: n for n, pk in enumerate(picks)}
     articles = sorted(
-        Article.objects.for_teasers().filter(pk__in=rank),
+        articles,
         key=lambda article: (
             article.section.position,
             article.section.name,
@@ -285,7 +341,6 @@ def section_blocks():
         if not blocks or blocks[-1][0] != article.section:
             blocks.append((article.section, []))
         blocks[-1][1].append(article)
-    cachekeys.show_cards(articles)
     return blocks
 
 

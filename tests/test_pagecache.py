@@ -1238,15 +1238,15 @@ def test_while_one_request_makes_a_stale_page_again_the_others_get_the_previous_
     prime(client, "/")
     publish_the_draft(django_capture_on_commit_callbacks)
     meanwhile = []
-    section_blocks = views.section_blocks
+    read_front_page = views.FrontPage.read
 
-    def section_blocks_while_another_reader_arrives():
+    def read_while_another_reader_arrives(per_page):
         if not meanwhile:  # one other reader, arriving while the page is being made
             meanwhile.append(None)
             meanwhile[0] = Client().get("/")
-        return section_blocks()
+        return read_front_page(per_page)
 
-    monkeypatch.setattr(views, "section_blocks", section_blocks_while_another_reader_arrives)
+    monkeypatch.setattr(views.FrontPage, "read", read_while_another_reader_arrives)
     made = client.get("/")
     assert made["X-Cache"] == "miss" and "Draft story" in text(made)
     [other] = meanwhile
@@ -1300,8 +1300,10 @@ def test_a_page_made_just_before_taking_the_lock_is_not_made_again(
     prime(client, "/")
     publish_the_draft(django_capture_on_commit_callbacks)
     renders = []
-    section_blocks, grace = views.section_blocks, pagecache._grace
-    monkeypatch.setattr(views, "section_blocks", lambda: renders.append(1) or section_blocks())
+    read_front_page, grace = views.FrontPage.read, pagecache._grace
+    monkeypatch.setattr(
+        views.FrontPage, "read", lambda per_page: renders.append(1) or read_front_page(per_page)
+    )
 
     first = []
 

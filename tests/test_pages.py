@@ -36,6 +36,35 @@ def test_home_leads_with_the_newest_featured_story(client, db):
     assert latest == ["Newest story"]
 
 
+def test_home_leads_with_a_featured_story_older_than_every_story_it_counts(client, db, monkeypatch):
+    monkeypatch.setattr(views, "MAX_PAGES", 1)  # page 1 reads the newest 22 stories
+    featured_old = ArticleFactory(title="Featured long ago", is_featured=True, published_at=days_ago(90))
+    for i in range(25):
+        ArticleFactory(title=f"Story {i}", published_at=days_ago(i + 1))
+    doc = parse(client.get("/"))
+    assert text(doc.find(".//section[@class='lead']//h2")) == featured_old.title
+    latest = [text(h) for h in doc.findall(".//section[@class='home-latest']//h3")]
+    assert latest == [f"Story {i}" for i in range(20)]
+
+
+@pytest.mark.parametrize(
+    "stories, pages, capped", [(20, 1, False), (21, 1, False), (22, 2, False), (45, 2, True)]
+)
+def test_home_page_one_counts_its_pages_as_page_two_does(client, db, monkeypatch, stories, pages, capped):
+    monkeypatch.setattr(views, "MAX_PAGES", 2)
+    ArticleFactory.create_batch(stories)  # one leads; the rest are listed 20 a page
+    first = client.get("/")
+    content = first.content.decode()
+    if pages > 1:
+        assert f"Page 1 of {pages}" in content
+        second = client.get("/", {"page": 2})
+        assert second.context["paginator"].num_pages == first.context["paginator"].num_pages == pages
+        assert second.context["paginator"].is_capped == first.context["paginator"].is_capped == capped
+    else:
+        assert 'class="pagination"' not in content and first.context["paginator"].num_pages == 1
+    assert ("Older stories: the archive" in content) == (capped and pages == 1)
+
+
 def test_home_has_a_block_per_section_in_navigation_order(client, db):
     later = SectionFactory(name="Zeta", slug="zeta", position=2)
     first = SectionFactory(name="Alpha", slug="alpha", position=1)
