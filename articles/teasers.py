@@ -1,4 +1,5 @@
-"""A story's teaser (its card on listings and in the related box), rendered once and then reused.
+"""A story's teaser (its card on listings and in the related box) and the home page's lead, rendered
+once and then reused.
 
 A listing shows up to dozens of teasers, and rendering each through the template engine was most of
 what a listing page cost to make. A teaser's HTML depends only on a few fields of the story, its section
@@ -20,30 +21,31 @@ from django.utils.safestring import mark_safe
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "includes/article_teaser.html"
+LEAD_TEMPLATE = "includes/article_lead.html"  # the home page's lead: the same fields, a larger picture
 # Kept as long as anything: the key changes with what it shows, so an old entry is only ever unused.
 KEEP_SECONDS = 24 * 60 * 60
 # Whatever the Python side of a teaser reads beyond the fields below (the hero's thumbnail and focus
 # class): change this when that code changes, so that teasers made by the old code are not reused.
 FORMAT = "teaser-1"
 
-_template_fingerprint = None
+_template_fingerprints = {}  # template name -> a hash of its source, as this process loaded it
 
 
-def _template():
-    global _template_fingerprint
-    template = loader.get_template(TEMPLATE)
-    if _template_fingerprint is None:
+def _template(name):
+    template = loader.get_template(name)
+    if name not in _template_fingerprints:
         source = template.template.source.encode()
-        _template_fingerprint = hashlib.blake2b(source, digest_size=8).hexdigest()
+        _template_fingerprints[name] = hashlib.blake2b(source, digest_size=8).hexdigest()
     return template
 
 
-def fingerprint(article, heading_level):
+def fingerprint(article, heading_level, template_name=TEMPLATE):
     """Everything a teaser shows, hashed: the same key exactly when the HTML would be the same."""
     section, hero = article.section, article.hero
     shown = (
         FORMAT,
-        _template_fingerprint,
+        template_name,
+        _template_fingerprints[template_name],
         settings.MEDIA_URL,
         heading_level,
         article.pk,
@@ -57,13 +59,13 @@ def fingerprint(article, heading_level):
     return "teaser:" + hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
 
 
-def render(article, heading_level=2):
+def render(article, heading_level=2, template_name=TEMPLATE):
     """The teaser's HTML, from the cache when its fingerprint is there."""
-    template = _template()
+    template = _template(template_name)
     context = {"article": article, "heading_level": heading_level}
     if hasattr(article, "search_title"):
         return template.render(context)
-    key = fingerprint(article, heading_level)
+    key = fingerprint(article, heading_level, template_name)
     try:
         html = cache.get(key)
     except Exception as exc:

@@ -258,7 +258,9 @@ class HomeView(ArticleListView):
         context = super().get_context_data(**kwargs)
         if self.front_page:
             context.update(
-                lead=self.lead, section_blocks=self.front_page.section_blocks, popular_tags=popular_tags()
+                lead=self.lead,
+                section_blocks=self.front_page.section_blocks,
+                trending_topics=trending_topics(),
             )
             cachekeys.show_cards([self.lead] if self.lead else [])
             for _section, articles in self.front_page.section_blocks:
@@ -344,13 +346,21 @@ def section_blocks_of(articles, picks):
     return blocks
 
 
+def trending_topics():
+    """The home page's box of the busiest tags, rendered (empty when no story has a tag).
+
+    Counting tag use over thousands of stories is the home page's costliest query: kept until the
+    home page's list changes (a publish, a tag added to a live story), and at most ten minutes.
+    """
+    return pagecache.remember("home-trending-topics", _render_trending_topics, POPULAR_TAGS_CACHE_SECONDS)
+
+
+def _render_trending_topics():
+    tags = popular_tags()
+    return render_to_string("includes/trending_topics.html", {"tags": tags}) if tags else ""
+
+
 def popular_tags():
-    # Counting tag use over thousands of stories is the home page's costliest query: kept until the
-    # home page's list changes (a publish, a tag added to a live story), and at most ten minutes.
-    return pagecache.remember("home-popular-tags", _count_popular_tags, POPULAR_TAGS_CACHE_SECONDS)
-
-
-def _count_popular_tags():
     """The most used tags of the last 30 days (of all time on a quiet site), with their counts."""
     since = timezone.now() - datetime.timedelta(days=POPULAR_TAG_DAYS)
     for articles in (

@@ -64,6 +64,17 @@ def test_any_change_to_what_a_teaser_shows_makes_a_new_one(story, change):
     assert after != before
 
 
+def test_the_lead_is_kept_apart_from_the_teaser_and_is_what_its_template_renders(story):
+    teaser = teasers.render(fresh(story), 2)
+    lead = teasers.render(fresh(story), 2, teasers.LEAD_TEMPLATE)
+    hero = fresh(story).hero
+    assert lead != teaser and 'class="lead"' in lead and hero.webp_srcset and hero.webp_srcset in lead
+    assert lead == loader.render_to_string(
+        teasers.LEAD_TEMPLATE, {"article": fresh(story), "heading_level": 2}
+    )
+    assert teasers.render(fresh(story), 2, teasers.LEAD_TEMPLATE) == lead
+
+
 def test_heading_levels_are_kept_apart(story):
     assert "<h2" in teasers.render(fresh(story), 2)
     assert "<h3" in teasers.render(fresh(story), 3)
@@ -83,7 +94,7 @@ def test_search_results_keep_their_highlights_and_are_not_kept(story):
 def test_a_template_change_is_a_new_teaser(story, monkeypatch):
     teasers.render(fresh(story))
     key = teasers.fingerprint(fresh(story), 2)
-    monkeypatch.setattr(teasers, "_template_fingerprint", "the next release's template")
+    monkeypatch.setitem(teasers._template_fingerprints, teasers.TEMPLATE, "the next release's template")
     assert teasers.fingerprint(fresh(story), 2) != key
     with mock.patch.object(cache, "set") as kept:
         teasers.render(fresh(story))

@@ -78,6 +78,12 @@ def teaser(article, heading_level=2):
 
 
 @register.simple_tag
+def lead_story(article):
+    """The home page's lead (includes/article_lead.html), rendered once per version of what it shows."""
+    return teasers.render(article, 2, teasers.LEAD_TEMPLATE)
+
+
+@register.simple_tag
 def article_json_ld(article):
     """schema.org NewsArticle for search engines, safe to place inside a <script> element."""
     url = absolute(article.get_absolute_url())
