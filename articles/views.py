@@ -121,8 +121,8 @@ class ArticleDetailView(DetailView):
                 f"story:{article.pk}", partial(story_parts, article), STORY_KEEP_SECONDS, exact=True
             )
         # The same for every reader, and kept: it may lag a publish by RELATED_LAG_SECONDS.
-        context["related_articles"] = pagecache.remember(
-            f"related:{article.pk}", partial(related_articles, article), cachekeys.RELATED_LAG_SECONDS
+        context["related_box"] = pagecache.remember(
+            f"related-box:{article.pk}", partial(related_box, article), cachekeys.RELATED_LAG_SECONDS
         )
         context["current_section"] = article.section
         context["embed_frame_origins"] = context["story"]["frame_origins"]
@@ -176,6 +176,12 @@ def story_parts(article):
         "body": render_to_string("articles/story_body.html", context),
         "frame_origins": context["embed_frame_origins"],
     }
+
+
+def related_box(article):
+    """The story page's "Related stories" box, rendered (empty when no story shares a tag)."""
+    related = related_articles(article)
+    return render_to_string("includes/related_stories.html", {"articles": related}) if related else ""
 
 
 def related_articles(article):
