@@ -215,6 +215,12 @@ SITE_KEY = "site"
 SEQUENCE_KEY = "pagecache:sequence"
 
 _shown = contextvars.ContextVar("pagecache_shown", default=None)
+# While a page is made: the keys' versions read so far (version key -> version). Its fragments share
+# many keys (the site, its sections, the stories it lists), and the page's snapshot holds them all:
+# each is read once. A version read earlier in the making is as good as one read at its end: all were
+# read after the sequence the page is made at (``started``), so a purge that any of them predates
+# moved the sequence past it, and the next reader checks the versions again.
+_versions_read = contextvars.ContextVar("pagecache_versions_read", default=None)
 
 
 class Shown:
@@ -318,7 +324,7 @@ def _snapshot(keys, started):
     """The versions of ``keys`` for a page or fragment made since sequence ``started``: None when one of
     them was purged meanwhile (what was made may predate the change: it is not kept)."""
     version_keys = {_version_key(key): key for key in keys}
-    found = cache.get_many(list(version_keys))
+    found = _read_versions(list(version_keys))
     snapshot = []
     for version_key, key in version_keys.items():
         version = found.get(version_key)
@@ -329,6 +335,7 @@ def _snapshot(keys, started):
             version = cache.get(version_key)
             if version is None:
                 return None
+            _remember_version(version_key, version)
         if version[0] > started:
             return None
         snapshot.append((key, version[0]))
@@ -356,7 +363,23 @@ def _changed_keys(kept, versions):
 
 
 def _versions_of(kept):
-    return cache.get_many([_version_key(key) for key, _ in kept.snapshot])
+    return _read_versions([_version_key(key) for key, _ in kept.snapshot])
+
+
+def _read_versions(version_keys):
+    """{version key: version} of those found; while a page is made, each read once (``_versions_read``)."""
+    read = _versions_read.get()
+    if read is None:
+        return cache.get_many(version_keys)
+    if missing := [version_key for version_key in version_keys if version_key not in read]:
+        read.update(cache.get_many(missing))
+    return {version_key: read[version_key] for version_key in version_keys if version_key in read}
+
+
+def _remember_version(version_key, version):
+    read = _versions_read.get()
+    if read is not None:
+        read[version_key] = version
 
 
 def _is_current(kept, versions, now):
@@ -970,6 +993,13 @@ class PageCacheMiddleware:
     def _make(self, request, key, started, now):
         """Runs the view, noting what its page shows; keeps the page unless something it shows was
         purged while it was being made (``started``: the purge sequence before the view ran)."""
+        token = _versions_read.set({})
+        try:
+            return self._make_and_keep(request, key, started, now)
+        finally:
+            _versions_read.reset(token)
+
+    def _make_and_keep(self, request, key, started, now):
         shown = Shown()
         token = _shown.set(shown)
         try:

@@ -279,6 +279,41 @@ def test_after_an_unrelated_purge_a_hit_checks_the_versions_once(client, newsroo
     assert len(cache_reads) == 3  # marked current at this sequence: one round trip each
 
 
+def test_a_page_made_again_reads_each_keys_version_once(client, newsroom, cache_reads):
+    _section, _author, _tag, live = newsroom
+    url = live[0].get_absolute_url()
+    prime(client, url)  # its parts (story, related box, header, footer) kept, each with its keys
+    cache.delete(pagecache._page_key(f"http://testserver{url}"))
+    cache_reads.clear()
+    assert client.get(url)["X-Cache"] == "miss"
+    versions_read = [key for keys in cache_reads for key in keys if key.startswith("pagecache:key:")]
+    assert pagecache._version_key(cachekeys.story(live[0].pk)) in versions_read
+    assert sorted(versions_read) == sorted(set(versions_read))
+    assert is_hit(client.get(url))
+
+
+def test_a_purge_of_a_key_read_while_the_page_was_made_makes_that_page_stale(
+    client, newsroom, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The versions read early in the making are the page's snapshot: a purge after them must still
+    reach the next reader."""
+    prime(client, "/")
+    cache.delete(pagecache._page_key("http://testserver/"))
+    trending_topics = views.trending_topics
+
+    def topics_then_a_publish():
+        box = trending_topics()  # reads its keys' versions, the home listing's among them
+        publish_the_draft(django_capture_on_commit_callbacks)
+        return box
+
+    monkeypatch.setattr(views, "trending_topics", topics_then_a_publish)
+    made = client.get("/")
+    assert made["X-Cache"] == "miss" and "Draft story" not in text(made)  # listed before the publish
+    monkeypatch.setattr(views, "trending_topics", trending_topics)
+    after = client.get("/")
+    assert not is_hit(after) and "Draft story" in text(after)
+
+
 def test_a_purge_of_a_key_of_a_page_marked_current_makes_it_stale(client, newsroom):
     prime(client, "/")
     pagecache.purge(["tag-unrelated"])
