@@ -247,11 +247,11 @@ class HomeView(ArticleListView):
     def get_queryset(self):
         if self.is_first_page():
             self.front_page = FrontPage.read(self.paginate_by)
-            self.lead = self.front_page.lead
             return self.front_page.latest
+        # Later pages list what follows page 1: everything but the lead.
         published = super().get_queryset()
-        self.lead = published.filter(is_featured=True).first() or published.first()
-        return published.exclude(pk=self.lead.pk) if self.lead else published
+        lead_pk = newest_featured_pk() or published.values_list("pk", flat=True).first()
+        return published.exclude(pk=lead_pk) if lead_pk else published
 
     def is_first_page(self):
         return self.request.GET.get(self.page_kwarg, "1") == "1"
@@ -263,12 +263,11 @@ class HomeView(ArticleListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         if self.front_page:
+            lead = self.front_page.lead
             context.update(
-                lead=self.lead,
-                section_blocks=self.front_page.section_blocks,
-                trending_topics=trending_topics(),
+                lead=lead, section_blocks=self.front_page.section_blocks, trending_topics=trending_topics()
             )
-            cachekeys.show_cards([self.lead] if self.lead else [])
+            cachekeys.show_cards([lead] if lead else [])
             for _section, articles in self.front_page.section_blocks:
                 cachekeys.show_cards(articles)
         return context
@@ -301,11 +300,8 @@ class FrontPage(NamedTuple):
             .order_by("-published_at", "-id")
             .values_list("pk", "section_id", "is_featured")[:window_size]
         )
-        lead_pk = next((pk for pk, _section, featured in newest if featured), None)
-        if lead_pk is None:
-            lead_pk = (
-                Article.objects.published().filter(is_featured=True).values_list("pk", flat=True).first()
-            )
+        # The lead: the newest featured story, else the newest.
+        lead_pk = next((pk for pk, _section, featured in newest if featured), None) or newest_featured_pk()
         if lead_pk is None and newest:
             lead_pk = newest[0][0]
         listed = [row for row in newest if row[0] != lead_pk]
@@ -320,6 +316,10 @@ class FrontPage(NamedTuple):
             section_blocks=section_blocks_of([teasers[pk] for pk in block_pks if pk in teasers], block_pks),
             count=KnownCount(len(listed), more=len(newest) == window_size),
         )
+
+
+def newest_featured_pk():
+    return Article.objects.published().filter(is_featured=True).values_list("pk", flat=True).first()
 
 
 def section_block_picks(newest):
