@@ -110,7 +110,7 @@ def test_every_tag_page_has_a_follow_box(client, tag):
     assert email.get("required") is not None
     assert form.find(f".//label[@for='{email.get('id')}']") is not None
     radios = form.findall(".//input[@name='frequency']")
-    assert [r.get("value") for r in radios] == list(Subscriber.Frequency.values)
+    assert [r.get("value") for r in radios] == list(Follow.Frequency.values)
     assert [r.get("value") for r in radios if r.get("checked") is not None] == ["immediate"]
     assert text(form.find(".//button")) == "Follow Semiconductors"
 

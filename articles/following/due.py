@@ -34,7 +34,7 @@ DIGEST_HOUR = 6  # digests go out on the first run after 06:00 UTC
 HERO_WIDTH = 600  # the display width of a single-story alert's image (the usual email column)
 THUMB_WIDTH = 120
 
-Frequency = Subscriber.Frequency
+Frequency = Follow.Frequency
 
 
 def digest_cutoffs(now):

@@ -13,11 +13,11 @@ from django.template.loader import render_to_string
 
 from articles.following.addresses import address_hash
 from articles.following.tokens import CONFIRM_DAYS, confirm_url, follow_url
-from articles.models import Subscriber
+from articles.models import Follow
 
 logger = logging.getLogger(__name__)
 
-Frequency = Subscriber.Frequency
+Frequency = Follow.Frequency
 
 
 def send_follow_mail(tag, email, token, subscriber):

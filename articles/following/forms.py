@@ -4,12 +4,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from articles.following.addresses import is_mailable, normalise_email
-from articles.models import Subscriber, Tag
+from articles.models import Follow, Subscriber, Tag
 
 FREQUENCY_CHOICES = [
-    (Subscriber.Frequency.IMMEDIATE, "Immediately"),
-    (Subscriber.Frequency.DAILY, "Daily digest"),
-    (Subscriber.Frequency.WEEKLY, "Weekly digest"),
+    (Follow.Frequency.IMMEDIATE, "Immediately"),
+    (Follow.Frequency.DAILY, "Daily digest"),
+    (Follow.Frequency.WEEKLY, "Weekly digest"),
 ]
 
 
@@ -36,7 +36,7 @@ class FollowForm(forms.Form):
         return email
 
     def clean_frequency(self):
-        return self.cleaned_data["frequency"] or Subscriber.Frequency.IMMEDIATE
+        return self.cleaned_data["frequency"] or Follow.Frequency.IMMEDIATE
 
 
 class ConfirmForm(forms.Form):

@@ -62,7 +62,7 @@ MAX_CONSECUTIVE_FAILURES = 10
 EMAIL_TIMEOUT = 30  # seconds, when settings.EMAIL_TIMEOUT is not set: a hung server must not hang the run
 PROGRESS_EVERY = 100
 
-Frequency = Subscriber.Frequency
+Frequency = Follow.Frequency
 
 
 class MailServerUnavailable(Exception):

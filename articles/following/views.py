@@ -59,7 +59,7 @@ class FollowView(View):
     def post(self, request, slug):
         tag, _ = resolve_tag_slug(slug)
         data = request.POST.copy()
-        data.setdefault("frequency", Subscriber.Frequency.IMMEDIATE)
+        data.setdefault("frequency", Follow.Frequency.IMMEDIATE)
         form = FollowForm(data)
         if csrf_refusal(request):
             # Straight from the cached, token-free follow box, or forged on another site: act on
