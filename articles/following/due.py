@@ -116,10 +116,6 @@ class Reason:
     name: str
     url: str
 
-    @property
-    def sort_key(self):
-        return (KIND_ORDER[self.kind], self.name.lower())
-
 
 @dataclass
 class EmailedStory:
@@ -344,12 +340,15 @@ def owed_to(subscriber, follows, candidates, delivered, notes_sent, due):
             continue  # waits for its digest
         if Frequency.IMMEDIATE not in frequencies:
             digest_kinds |= frequencies & due
-        reasons = tuple(
-            sorted(
-                (candidates.reasons[(follow.kind, follow.target_id)] for follow in matching),
-                key=lambda reason: reason.sort_key,
-            )
+        # The follows that make it due now first: an alert's subject names the first.
+        ranked = sorted(
+            (
+                (follow.frequency not in due, candidates.reasons[(follow.kind, follow.target_id)])
+                for follow in matching
+            ),
+            key=lambda pair: (pair[0], KIND_ORDER[pair[1].kind], pair[1].name.lower()),
         )
+        reasons = tuple(reason for _, reason in ranked)
         groups.setdefault(reasons, []).append(candidates.stories[story_id])
     for stories in groups.values():
         stories.sort(key=lambda story: (story.published_at, story.id), reverse=True)
