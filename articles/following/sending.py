@@ -52,6 +52,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from articles.following.addresses import address_hash, is_mailable
+from articles.following.bounces import suppress
 from articles.following.due import (
     DIGESTS,
     Candidates,
@@ -229,18 +230,8 @@ def _batches(queryset):
 
 def suppress_refused(emails, detail):
     """Addresses the email service refused to send to: no more email until an editor lifts it."""
-    now = timezone.now()
     for email in emails:
-        Suppression.objects.update_or_create(
-            email=email,
-            defaults={
-                "reason": Suppression.Reason.REJECTED,
-                "detail": detail[:500],
-                "suppressed_at": now,
-                "last_event_at": now,
-            },
-        )
-        logger.warning("Subscriber %s: refused by the email service; suppressed", address_hash(email))
+        suppress(email, Suppression.Reason.REJECTED, detail)
 
 
 def send_due_notifications(stdout=None, dry_run=False, now=None):

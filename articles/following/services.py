@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-# SendGrid has no merge field syntax of its own: anymail sends whatever marks we choose as substitutions.
-SENDGRID_MERGE_FIELD_FORMAT = "-{}-"
+from conclave.emailservice import SENDGRID_MERGE_FIELD_FORMAT
 
 
 @dataclass(frozen=True)
