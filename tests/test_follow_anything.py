@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from articles.following import services
-from articles.models import Correction, Delivery, Follow, NoteDelivery, Subscriber, Suppression
+from articles.models import Correction, Delivery, Follow, FollowRequest, NoteDelivery, Subscriber, Suppression
 from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory
 
 UTC = datetime.UTC
@@ -236,3 +236,36 @@ def test_recipients_a_service_refuses_in_a_batch_are_suppressed_and_not_recorded
     suppression = Suppression.objects.get()
     assert (suppression.email, suppression.reason) == ("r1@example.com", "rejected")
     assert suppression.suppressed_at is not None
+
+
+# --- retention --------------------------------------------------------------------------------------
+
+
+def test_prune_deletes_what_is_past_its_window_and_keeps_the_rest(chips, time_machine):
+    from articles.following.tokens import new_request
+
+    now = timezone.now()
+    reader = subscribe("reader@example.com", (chips, "immediate"))
+    Subscriber.objects.create(email="never@example.com")  # unconfirmed, from before follow requests
+    new_request(chips, "pending@example.com", "daily")
+    old, recent = story(hours_ago=24 * 100, tags=[chips]), story(tags=[chips])
+    Delivery.objects.create(subscriber=reader, article=old)
+    Delivery.objects.create(subscriber=reader, article=recent)
+    Delivery.objects.filter(article=old).update(sent_at=now - datetime.timedelta(days=91))
+    note = Correction.objects.create(article=old, note="Fixed.")
+    NoteDelivery.objects.create(subscriber=reader, correction=note)
+    Suppression.objects.create(email="soft@example.com", soft_bounces=1)
+    Suppression.objects.create(email="hard@example.com", reason="bounced", suppressed_at=now)
+    Suppression.objects.update(last_event_at=now - datetime.timedelta(days=31))
+
+    out = StringIO()
+    call_command("prune_subscribers", stdout=out)
+    assert "0 expired follow request(s), 0 unconfirmed" in out.getvalue()  # not a week old yet
+    assert list(Delivery.objects.values_list("article", flat=True)) == [recent.pk]
+    assert NoteDelivery.objects.count() == 1
+    assert list(Suppression.objects.values_list("email", flat=True)) == ["hard@example.com"]
+
+    time_machine.move_to(now + datetime.timedelta(days=8))
+    call_command("prune_subscribers", stdout=StringIO())
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["reader@example.com"]
+    assert not FollowRequest.objects.exists()

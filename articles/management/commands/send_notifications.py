@@ -5,8 +5,10 @@ from articles.following.sending import send_due_notifications
 
 class Command(BaseCommand):
     help = (
-        "Email followers what is due: immediate alerts for new stories on the tags they follow, and "
-        "daily or weekly digests. Safe to run often (e.g. every 5 minutes from cron): nothing is sent twice."
+        "Email followers what is due: alerts for new stories on the tags, authors and sections they follow "
+        "immediately, daily or weekly digests of the others, and corrections to stories they were sent or "
+        "follow. Safe to run often (e.g. every 5 minutes from cron), and several at once: nothing is sent "
+        "twice."
     )
 
     def add_arguments(self, parser):
@@ -18,7 +20,11 @@ class Command(BaseCommand):
         summary = send_due_notifications(stdout=self.stdout, dry_run=dry_run)
         verb = "Would send" if dry_run else "Sent"
         stories = "story" if summary.stories == 1 else "stories"
+        notes = f" and {summary.notes} correction(s)" if summary.notes else ""
+        calls = f" in {summary.calls} call(s)" if summary.calls != summary.emails else ""
         skipped = f"; {summary.skipped} skipped (busy or changed meanwhile)" if summary.skipped else ""
+        if summary.refused:
+            skipped += f"; {summary.refused} address(es) refused by the email service (suppressed)"
         if summary.unmailable:
             skipped += (
                 f"; {summary.unmailable} address(es) skipped that no mail can go to as written "
@@ -31,8 +37,9 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             self.style.SUCCESS(
-                f"{verb} {summary.emails} email(s) with {summary.stories} {stories} to {summary.subscribers} "
-                f"due subscriber(s); {summary.empty_digests} digest(s) had nothing new{skipped}.{expired}"
+                f"{verb} {summary.emails} email(s){calls} with {summary.stories} {stories}{notes} to "
+                f"{summary.subscribers} due subscriber(s); {summary.empty_digests} digest(s) had nothing "
+                f"new{skipped}.{expired}"
             )
         )
         if not summary.ok:
