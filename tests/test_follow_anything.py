@@ -8,7 +8,7 @@ import pytest
 from anymail.backends.test import EmailBackend as AnymailTestBackend
 from anymail.message import AnymailRecipientStatus
 from django.core import mail
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from articles.following import services
@@ -269,3 +269,14 @@ def test_prune_deletes_what_is_past_its_window_and_keeps_the_rest(chips, time_ma
     call_command("prune_subscribers", stdout=StringIO())
     assert list(Subscriber.objects.values_list("email", flat=True)) == ["reader@example.com"]
     assert not FollowRequest.objects.exists()
+
+
+def test_parts_of_a_run_share_the_subscribers_and_together_send_each_once(chips):
+    for n in range(10):
+        subscribe(f"r{n}@example.com", (chips, "immediate"))
+    story(tags=[chips])
+    for number in (1, 2, 3):
+        call_command("send_notifications", "--part", f"{number}/3", stdout=StringIO())
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(f"r{n}@example.com" for n in range(10))
+    with pytest.raises(CommandError, match="K must be between 1 and N"):
+        call_command("send_notifications", "--part", "4/3", stdout=StringIO())

@@ -1,6 +1,19 @@
+import argparse
+
 from django.core.management.base import BaseCommand, CommandError
 
 from articles.following.sending import send_due_notifications
+
+
+def part(value):
+    """'K/N' with 1 <= K <= N."""
+    try:
+        number, parts = (int(side) for side in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not K/N, e.g. 2/4") from None
+    if not 1 <= number <= parts:
+        raise argparse.ArgumentTypeError(f"{value!r}: K must be between 1 and N")
+    return number, parts
 
 
 class Command(BaseCommand):
@@ -16,8 +29,17 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Print who would get what; send and record nothing."
         )
 
-    def handle(self, *args, dry_run=False, **options):
-        summary = send_due_notifications(stdout=self.stdout, dry_run=dry_run)
+        parser.add_argument(
+            "--part",
+            type=part,
+            default=(1, 1),
+            metavar="K/N",
+            help="Only the K-th of N parts of the subscribers: N runs side by side (--part 1/N … N/N) "
+            "share a big send instead of meeting on each row.",
+        )
+
+    def handle(self, *args, dry_run=False, part=(1, 1), **options):
+        summary = send_due_notifications(stdout=self.stdout, dry_run=dry_run, part=part)
         verb = "Would send" if dry_run else "Sent"
         stories = "story" if summary.stories == 1 else "stories"
         notes = f" and {summary.notes} correction(s)" if summary.notes else ""
