@@ -8,7 +8,6 @@ outage, a suppressed reader. Raw requests check that the fake itself refuses wha
 
 import base64
 import json
-import os
 import threading
 
 import boto3
@@ -20,9 +19,7 @@ from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 
 from tests.support.fake_esp import (
-    AWS_ACCESS_KEY_ID,
     AWS_REGION,
-    AWS_SECRET_ACCESS_KEY,
     BACKENDS,
     BREVO_MAX_VERSIONS,
     MAILGUN_MAX_RECIPIENTS,
@@ -31,6 +28,7 @@ from tests.support.fake_esp import (
     SENDGRID_MAX_PERSONALIZATIONS,
     SES_MAX_RECIPIENTS,
     FakeEmailService,
+    use_fake_aws_credentials,
 )
 
 SENDER = "Conclave TechMedia <alerts@news.example.com>"
@@ -66,17 +64,7 @@ def fake():
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch):
-    """boto3 finds the fake's credentials in the environment, and nothing of the machine's."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    use_fake_aws_credentials(monkeypatch)
 
 
 @pytest.fixture
