@@ -15,6 +15,7 @@ A suppressed address is sent nothing, neither alerts nor follow confirmations, u
 the suppression in the admin (articles/admin/subscribers.py).
 """
 
+import datetime
 import logging
 
 from anymail.signals import EventType, tracking
@@ -68,7 +69,10 @@ def count_soft_bounce(email, detail="", when=None):
             email=normalise_email(email),
             defaults={"soft_bounces": 1, "detail": detail[:500], "last_event_at": when},
         )
-        if created or row.suppressed_at or (row.soft_bounces and row.last_event_at.date() == when.date()):
+        # Days in the site's time zone, for both times: the stored one comes back in UTC, while a service
+        # may write its own offset (Postmark: US Eastern), which .date() alone would compare as it stands.
+        same_day = timezone.localdate(row.last_event_at) == timezone.localdate(when)
+        if created or row.suppressed_at or (row.soft_bounces and same_day):
             return
         row.soft_bounces += 1
         row.detail, row.last_event_at = detail[:500], when
@@ -101,6 +105,8 @@ def record_tracking_event(sender, event, esp_name, **kwargs):
         return
     email = normalise_email(event.recipient)
     when = event.timestamp or timezone.now()
+    if timezone.is_naive(when):  # no service documents one; read as UTC rather than fail the call
+        when = timezone.make_aware(when, datetime.UTC)
     detail = " ".join(filter(None, [event.description, event.mta_response]))
     service = esp_name.lower().replace(" ", "_")
     if event.event_type == EventType.COMPLAINED:
