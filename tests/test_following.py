@@ -35,7 +35,7 @@ from articles.following.tokens import (
 from articles.models import Delivery, Follow, FollowRequest, Subscriber
 from tests.factories import ArticleFactory, TagFactory
 
-LINK = re.compile(r"https://news\.example\.com(/follow/[a-z]+/[^/\s]+/)(\?add=[\w-]+)?")
+LINK = re.compile(r"https://news\.example\.com(/follow/[a-z]+/[^/\s?]+/)(\?add=[\w:-]+&frequency=\w+)?")
 
 
 @pytest.fixture
@@ -47,11 +47,16 @@ def follow(client, tag, email="reader@example.com", frequency="immediate", **ext
     return client.post(f"/tags/{tag.slug}/follow/", {"email": email, "frequency": frequency}, **extra)
 
 
-def subscriber(email="reader@example.com", confirmed=False, tags=()):
+def subscriber(email="reader@example.com", confirmed=False, tags=(), frequency="immediate"):
     person = Subscriber.objects.create(email=email, confirmed_at=timezone.now() if confirmed else None)
     for tag in tags:
-        Follow.objects.create(subscriber=person, tag=tag)
+        Follow.objects.create(subscriber=person, tag=tag, frequency=frequency)
     return person
+
+
+def frequencies(person):
+    """What an address follows, as {"<kind>:<slug>": frequency}."""
+    return {f"{follow.kind}:{follow.target.slug}": follow.frequency for follow in person.follows.all()}
 
 
 def pending(tag, email="reader@example.com", frequency="immediate"):
@@ -178,7 +183,8 @@ def test_the_whole_flow_with_csrf_checks_on(tag):
     )
     assert "You are subscribed" in text(assert_follow_page(confirm))
     reader = Subscriber.objects.get()
-    assert (reader.email, reader.frequency, reader.is_confirmed) == ("reader@example.com", "weekly", True)
+    assert (reader.email, reader.is_confirmed) == ("reader@example.com", True)
+    assert frequencies(reader) == {"tag:semiconductors": "weekly"}
 
 
 # Double opt-in
@@ -211,15 +217,15 @@ def test_following_sends_one_confirmation_and_the_link_confirms(client, tag, cap
     response = client.post(link, {"frequency": "daily"})
     assert "You are subscribed" in text(assert_follow_page(response))
     reader = Subscriber.objects.get()
-    assert reader.is_confirmed and reader.frequency == "daily"
-    assert list(reader.follows.values_list("tag__slug", flat=True)) == ["semiconductors"]
+    assert reader.is_confirmed
+    assert frequencies(reader) == {"tag:semiconductors": "daily"}
 
     # Confirming again is harmless, and the address never reached the logs.
     confirmed_at = reader.confirmed_at
     assert client.post(link, {"frequency": "weekly"}).status_code == 200
     assert "You are subscribed" in text(assert_follow_page(client.get(link)))
     assert Subscriber.objects.get().confirmed_at == confirmed_at
-    assert Subscriber.objects.get().frequency == "daily"
+    assert frequencies(reader) == {"tag:semiconductors": "daily"}
     assert len(mail.outbox) == 1
     assert caplog.records
     assert "reader@example.com" not in caplog.text.lower()
@@ -228,9 +234,7 @@ def test_following_sends_one_confirmation_and_the_link_confirms(client, tag, cap
 def test_the_answer_is_the_same_whoever_the_address_belongs_to(client, tag):
     other = TagFactory(name="Android", slug="android")
     pending(other, "pending@example.com")
-    confident = subscriber("known@example.com", confirmed=True, tags=[other])
-    confident.frequency = "weekly"
-    confident.save()
+    confident = subscriber("known@example.com", confirmed=True, tags=[other], frequency="weekly")
 
     answers = [
         follow(client, tag, email=email).content
@@ -246,22 +250,43 @@ def test_the_answer_is_the_same_whoever_the_address_belongs_to(client, tag):
     known = mail.outbox[2]
     assert known.to == ["known@example.com"]
     assert known.subject == "Add Semiconductors to your Conclave TechMedia emails?"
-    assert link_in(known).startswith("/follow/manage/") and link_in(known).endswith("?add=semiconductors")
-    confident.refresh_from_db()
-    assert confident.frequency == "weekly"
-    assert list(confident.follows.values_list("tag__slug", flat=True)) == ["android"]
+    assert link_in(known).startswith("/follow/manage/")
+    assert link_in(known).endswith("?add=tag:semiconductors&frequency=immediate")
+    assert frequencies(confident) == {"tag:android": "weekly"}
+
+
+def offered(doc):
+    """What a settings page has ready to add: the chosen option and frequency."""
+    option = doc.find(".//select[@name='add']//option[@selected]")
+    frequency = doc.find(".//input[@name='add_frequency'][@checked]")
+    return (option.get("value") or None) if option is not None else None, frequency.get("value")
 
 
 def test_a_confirmed_reader_adds_the_tag_from_the_emailed_settings_link(client, tag):
-    reader = subscriber(confirmed=True, tags=[TagFactory(name="Android", slug="android")])
-    follow(client, tag)
+    reader = subscriber(confirmed=True, tags=[TagFactory(name="Android", slug="android")], frequency="daily")
+    follow(client, tag, frequency="weekly")
     link = link_in(mail.outbox[0])
     doc = assert_follow_page(client.get(link))
-    add = doc.find(".//input[@name='add']")
-    assert (add.get("value"), add.get("checked")) == ("semiconductors", "")
-    response = client.post(path_of(link), {"add": "semiconductors", "frequency": "immediate"})
+    assert offered(doc) == ("tag:semiconductors", "weekly")
+    assert "To follow Semiconductors" in text(doc)
+    response = client.post(path_of(link), {"add": "tag:semiconductors", "add_frequency": "weekly"})
     assert response.status_code == 302
-    assert sorted(reader.follows.values_list("tag__slug", flat=True)) == ["android", "semiconductors"]
+    assert frequencies(reader) == {"tag:android": "daily", "tag:semiconductors": "weekly"}
+
+
+def test_settings_links_mailed_before_other_kinds_still_offer_their_tag(client, tag):
+    reader = subscriber(confirmed=True)
+    link = path_of(follow_url(reader, "manage"))
+    assert offered(assert_follow_page(client.get(link, {"add": "semiconductors"}))) == (
+        "tag:semiconductors",
+        "immediate",
+    )
+    # Nothing to offer: an unknown target, or one followed already.
+    Follow.objects.create(subscriber=reader, tag=tag)
+    for wanted in ("semiconductors", "tag:semiconductors", "author:nobody", "planet:mars", ":"):
+        doc = assert_follow_page(client.get(link, {"add": wanted}))
+        assert offered(doc) == (None, "immediate"), wanted
+        assert "To follow" not in text(doc)
 
 
 @pytest.mark.parametrize("email", ["", "not-an-address", "two@@example.com", "a" * 250 + "@example.com"])
@@ -395,8 +420,7 @@ def test_a_link_works_only_for_its_own_purpose(client, tag, made_for, used_on):
     url = f"/follow/{used_on}/{genuine_token(made_for, reader, tag)}/"
     assert_follow_page(client.get(url), 400)
     assert_follow_page(client.post(url, {"frequency": "daily"}), 400)
-    reader.refresh_from_db()
-    assert reader.frequency == "immediate" and reader.follows.count() == 1
+    assert frequencies(reader) == {"tag:semiconductors": "immediate"}
     assert not FollowRequest.objects.filter(confirmed_at__isnull=False).exists()
 
 
@@ -416,23 +440,22 @@ def test_the_settings_page_masks_the_address_and_saves_changes(client, tag):
     labels = [text(label) for label in doc.iter("label") if label.find("input[@name='unfollow']") is not None]
     assert labels == ["Stop following Android", "Stop following Semiconductors"]
 
-    response = client.post(link, {"frequency": "weekly", "unfollow": [android.pk]})
+    semiconductors = reader.follows.get(tag=tag)
+    data = {f"frequency-{semiconductors.pk}": "weekly", "unfollow": [reader.follows.get(tag=android).pk]}
+    response = client.post(link, data)
     assert (response.status_code, response["Location"]) == (302, f"{link}?saved=1")
     assert "Your changes are saved." in text(assert_follow_page(client.get(response["Location"])))
-    reader.refresh_from_db()
-    assert reader.frequency == "weekly"
-    assert list(reader.follows.values_list("tag__slug", flat=True)) == ["semiconductors"]
+    assert frequencies(reader) == {"tag:semiconductors": "weekly"}
 
 
 def test_the_settings_form_refuses_nonsense_and_needs_a_csrf_token(client, tag):
     reader = subscriber(confirmed=True, tags=[tag])
+    field = f"frequency-{reader.follows.get().pk}"
     link = path_of(follow_url(reader, "manage"))
-    assert_follow_page(client.post(link, {"frequency": "hourly"}), 400)
-    assert (
-        Client(enforce_csrf_checks=True).post(link, {"frequency": "weekly", "leave": "1"}).status_code == 403
-    )
-    reader.refresh_from_db()
-    assert reader.frequency == "immediate" and reader.follows.count() == 1
+    for nonsense in ({field: "hourly"}, {"unfollow": "12345"}, {"add_frequency": "hourly"}):
+        assert_follow_page(client.post(link, nonsense), 400)
+    assert Client(enforce_csrf_checks=True).post(link, {field: "weekly", "leave": "1"}).status_code == 403
+    assert frequencies(reader) == {"tag:semiconductors": "immediate"}
 
 
 def test_leaving_deletes_the_subscriber_and_everything_about_it(client, tag):
@@ -462,10 +485,6 @@ def test_one_click_unsubscribe_needs_no_cookie_and_is_harmless_twice(client, tag
         assert "You are unsubscribed" in text(assert_follow_page(response))
     assert not Subscriber.objects.exists() and not Follow.objects.exists()
     assert "You are unsubscribed" in text(assert_follow_page(client.get(link)))
-
-
-def followed(person):
-    return sorted(person.follows.values_list("tag__slug", flat=True))
 
 
 # Addresses no mail header can carry (issue 15, finding 2)
@@ -533,7 +552,8 @@ def test_a_mail_that_cannot_be_sent_gets_the_same_answer_and_is_logged(
     assert "Check your inbox" in text(assert_follow_page(response))
     assert mail.outbox == []
     assert (
-        f"Follow semiconductors: mail to {addresses.address_hash('reader@example.com')} failed" in caplog.text
+        f"Follow tag semiconductors: mail to {addresses.address_hash('reader@example.com')} failed"
+        in caplog.text
     )
     assert "reader@example.com" not in caplog.text
 
@@ -553,7 +573,7 @@ def test_a_later_request_changes_nothing_an_earlier_one_asked(client, tag):
     assert doc.find(".//input[@name='frequency'][@checked]").get("value") == "weekly"
     assert "You are subscribed" in text(assert_follow_page(client.post(mine, {"frequency": "weekly"})))
     reader = Subscriber.objects.get()
-    assert (reader.frequency, followed(reader)) == ("weekly", ["semiconductors"])
+    assert frequencies(reader) == {"tag:semiconductors": "weekly"}
 
     # The other request waits for a click on its own link, and shows what it asked.
     doc = assert_follow_page(client.get(theirs))
@@ -561,8 +581,8 @@ def test_a_later_request_changes_nothing_an_earlier_one_asked(client, tag):
     assert [text(a) for a in doc.findall(".//ul[@class='tags']//a")] == ["Android"]
     assert doc.find(".//input[@name='frequency'][@checked]").get("value") == "immediate"
     client.post(theirs, {"frequency": "immediate"})
-    reader.refresh_from_db()
-    assert (reader.frequency, followed(reader)) == ("immediate", ["android", "semiconductors"])
+    # Each follow keeps its own frequency: confirming the second changed nothing of the first.
+    assert frequencies(reader) == {"tag:semiconductors": "weekly", "tag:android": "immediate"}
 
 
 def test_confirming_takes_nothing_an_unconfirmed_row_from_before_had(client, tag):
@@ -572,8 +592,8 @@ def test_confirming_takes_nothing_an_unconfirmed_row_from_before_had(client, tag
     follow(client, tag, frequency="daily")
     client.post(link_in(mail.outbox[0]), {"frequency": "daily"})
     legacy.refresh_from_db()
-    assert legacy.is_confirmed and legacy.frequency == "daily"
-    assert followed(legacy) == ["semiconductors"]
+    assert legacy.is_confirmed
+    assert frequencies(legacy) == {"tag:semiconductors": "daily"}
 
 
 # Links that name nobody (finding 11)
@@ -646,8 +666,8 @@ def test_links_mailed_before_still_open_the_settings_and_unsubscribe_pages(clien
     reader = subscriber(confirmed=True, tags=[tag])
     manage = f"/follow/manage/{legacy_token(reader, 'manage')}/"
     assert "r•••@example.com" in text(assert_follow_page(client.get(manage)))
-    response = client.post(manage, {"frequency": "weekly"})
-    assert (response.status_code, Subscriber.objects.get().frequency) == (302, "weekly")
+    response = client.post(manage, {f"frequency-{reader.follows.get().pk}": "weekly"})
+    assert (response.status_code, frequencies(reader)) == (302, {"tag:semiconductors": "weekly"})
     assert_follow_page(client.get(f"/follow/unsubscribe/{legacy_token(reader, 'manage')}/"), 400)
 
     unsubscribe = f"/follow/unsubscribe/{legacy_token(reader, 'unsubscribe')}/"
@@ -770,7 +790,7 @@ def test_under_a_threaded_server_the_mail_goes_from_a_thread_of_its_own(tag, mon
     response.sender.join(10)
     assert not response.sender.is_alive()
     assert [message.subject for message in mail.outbox] == ["Confirm you want stories about Semiconductors"]
-    assert "Follow semiconductors: mail sent to" in caplog.text
+    assert "Follow tag semiconductors: mail sent to" in caplog.text
     assert deferred.MAIL_THREADS.acquire(blocking=False)  # the thread gave its place back
 
     # With every place taken, the next mail goes from the server's thread, still after the answer.
