@@ -37,9 +37,10 @@ for (no id, nothing derived from the address):
 How the pages stay safe:
 
 * The follow box on a tag, author, section or story page (which a shared page cache may serve to
-  everyone) carries no CSRF token, nor anything else of one visitor's. The follow view checks the token itself: a POST without a valid one changes nothing and
-  sends nothing, and gets an uncached page with a fresh token asking for one more click. Only that
-  verified POST acts, and all it can do is record a request and send one rate-limited email.
+  everyone) carries no CSRF token, nor anything else of one visitor's. The follow view checks the
+  token itself: a POST without a valid one changes nothing and sends nothing, and gets an uncached
+  page with a fresh token asking for one more click. Only that verified POST acts, and all it can do
+  is record a request and send one rate-limited email.
 * Its answer is the same "check your inbox" page whatever the address, in the same time: the view does
   the same work for every address (the address's rate-limit counter, one INSERT of the request, one
   SELECT of a subscriber), and the mail, or none, goes out after the answer (AnswerThen). A new or
