@@ -74,6 +74,8 @@ class ManageForm(forms.Form):
             self.fields[f"frequency-{follow.pk}"] = field
         self.fields["unfollow"].choices = [(str(follow.pk), target.name) for follow, target in self.rows]
         self.offer = offer  # what a settings link asks to add, preselected
+        if offer is not None and offer.kind == "article":
+            self.fields["add"].label = "Topic, author, section or story"
         self.followed = {target for _, target in self.rows}
         # Read only when the page is drawn: a POST that saves never lists every topic.
         self.fields["add"].widget.choices = CallableChoiceIterator(self.add_choices)
