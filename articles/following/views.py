@@ -212,7 +212,8 @@ class ManageView(SubscriberLinkView):
             return render(request, "articles/follow_delete.html", {"done": True})
         form = ManageForm(request.POST, subscriber=self.subscriber)
         if not form.is_valid():
-            return self.page(form=form, offer=form.cleaned_data.get("add"), status=400)
+            form.offer = form.cleaned_data.get("add")  # still chosen in the select drawn again
+            return self.page(form=form, offer=form.offer, status=400)
         data = form.cleaned_data
         with transaction.atomic():
             follows = self.subscriber.follows
