@@ -1120,9 +1120,13 @@ def test_a_settings_link_offers_a_story_asked_for(client, newsroom):
     assert "To follow the story “Foundry opens in Ohio”" in text(doc)
     link = path_of(follow_url(reader, "manage"))
     # A mistake elsewhere in the form keeps the story chosen on the page drawn again.
-    mistake = {"add": "article:foundry-opens", f"frequency-{reader.follows.get().pk}": "hourly"}
+    mistake = {
+        "add": "article:foundry-opens",
+        "add_frequency": "weekly",
+        f"frequency-{reader.follows.get().pk}": "hourly",
+    }
     doc = assert_follow_page(client.post(link, mistake), 400)
-    assert offered(doc) == ("article:foundry-opens", "immediate")
+    assert offered(doc) == ("article:foundry-opens", "weekly")
     client.post(link, {"add": "article:foundry-opens", "add_frequency": "daily"})
     assert frequencies(reader) == {"tag:semiconductors": "immediate", "article:foundry-opens": "daily"}
 
