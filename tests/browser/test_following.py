@@ -192,8 +192,14 @@ def test_the_settings_pages_pass_axe_and_fit_the_screen(reader, newsroom, subscr
     found["manage"] = violations(reader)
     assert_no_horizontal_scroll(reader)
     reader.goto(manage + "?add=tag:nothing")  # nothing to offer: the plain page
-    reader.goto(manage + "?add=article:foundry-opens")
+    # A story offered, with a title long enough to widen its select past a phone's screen.
+    long = ArticleFactory(
+        title="Foundry opens in Ohio after a decade of planning, three lawsuits and one very long lunch",
+        slug="long",
+    )
+    reader.goto(manage + f"?add=article:{long.slug}")
     found["manage, a story offered"] = violations(reader)
+    assert_no_horizontal_scroll(reader)
     # Open the question, check it, and step back from it: nothing is deleted.
     reader.goto(manage)
     reader.get_by_role("button", name="Delete everything").click()
