@@ -15,24 +15,27 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 
 from articles.following.addresses import address_hash
+from articles.following.targets import Followable
 from articles.following.tokens import CONFIRM_DAYS, confirm_url, follow_url
 
 logger = logging.getLogger(__name__)
 
 
-def send_follow_mail(tag, email, token, subscriber):
+def send_follow_mail(target, email, token, subscriber, frequency):
     """A new or pending address gets its request's confirmation link; a subscribed one, its settings link
-    with the tag ready to add: the change waits for the owner of the mailbox."""
+    with the target (a Tag, Author, Section or Article) ready to add at the frequency asked: the change
+    waits for the owner of the mailbox."""
+    target = Followable(target)
     confirmed = subscriber is not None
-    name = " ".join(tag.name.split())
     if confirmed:
-        subject = f"Add {name} to your {settings.SITE_NAME} emails?"
-        link = f"{follow_url(subscriber, 'manage')}?{urlencode({'add': tag.slug})}"
+        subject = f"Add {target.short} to your {settings.SITE_NAME} emails?"
+        query = urlencode({"add": target.value, "frequency": frequency}, safe=":")
+        link = f"{follow_url(subscriber, 'manage')}?{query}"
     else:
-        subject = f"Confirm you want stories about {name}"
+        subject = f"Confirm you want {target.about}"
         link = confirm_url(token)
     context = {
-        "tag": tag,
+        "target": target,
         "link": link,
         "confirmed": confirmed,
         "site_name": settings.SITE_NAME,
@@ -43,14 +46,15 @@ def send_follow_mail(tag, email, token, subscriber):
         subject, render_to_string("emails/confirm_follow.txt", context), to=[email]
     )
     message.attach_alternative(render_to_string("emails/confirm_follow.html", context), "text/html")
+    label = target.log_name
     try:
         message.send()
     # The mail server's trouble, or the email package refusing the address after all. By its name only:
     # the exception's text may hold the address.
     except (smtplib.SMTPException, OSError, ValueError, MessageError) as exc:
-        logger.warning("Follow %s: mail to %s failed (%s)", tag.slug, address_hash(email), type(exc).__name__)
+        logger.warning("Follow %s: mail to %s failed (%s)", label, address_hash(email), type(exc).__name__)
         return
-    logger.info("Follow %s: mail sent to %s", tag.slug, address_hash(email))
+    logger.info("Follow %s: mail sent to %s", label, address_hash(email))
 
 
 def one_line(text):
