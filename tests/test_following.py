@@ -268,6 +268,21 @@ def test_the_answer_is_the_same_whoever_the_address_belongs_to(client, tag):
     assert frequencies(confident) == {"tag:android": "weekly"}
 
 
+def test_a_suppressed_address_gets_the_same_answer_and_no_mail(client, tag, caplog):
+    from articles.models import Suppression
+
+    Suppression.objects.create(email="bounced@example.com", reason="bounced", suppressed_at=timezone.now())
+    Suppression.objects.create(email="counted@example.com", soft_bounces=1)  # still mailed
+    answers = [
+        follow(client, tag, email=email).content for email in ("new@example.com", "bounced@example.com")
+    ]
+    assert answers[0] == answers[1]
+    follow(client, tag, email="counted@example.com")
+    assert [message.to for message in mail.outbox] == [["new@example.com"], ["counted@example.com"]]
+    assert "held back (suppressed)" in caplog.text
+    assert FollowRequest.objects.filter(email="bounced@example.com").exists()  # recorded, as for anyone
+
+
 def offered(doc):
     """What a settings page has ready to add: the chosen option and frequency."""
     option = doc.find(".//select[@name='add']//option[@selected]")
@@ -783,8 +798,9 @@ def test_the_answer_takes_the_same_work_whatever_the_address(tag, monkeypatch):
     assert work["new"] == work["pending"] == work["subscribed"] == work["over its limit"]
     status, _, statements, cache_calls = work["new"]
     assert status == 200
-    # The tag, the request recorded, a subscriber looked for; the IP's counter, then the address's.
-    assert [statement.split()[0] for statement in statements] == ["SELECT", "INSERT", "SELECT"]
+    # The tag, the request recorded, a subscriber and a suppression looked for; the IP's counter, then
+    # the address's.
+    assert [statement.split()[0] for statement in statements] == ["SELECT", "INSERT", "SELECT", "SELECT"]
     assert [call for call, _ in cache_calls] == ["add", "incr", "add", "incr"]
     assert mails == {
         "new": ["Confirm you want stories about Semiconductors"],
@@ -1270,5 +1286,5 @@ def test_following_another_kind_takes_the_same_work_whatever_the_address(newsroo
         work.append((response.content, [shape(query["sql"]) for query in queries]))
         close(response)
     assert work[1] == work[2]
-    assert [statement.split()[0] for statement in work[1][1]] == ["SELECT", "INSERT", "SELECT"]
+    assert [statement.split()[0] for statement in work[1][1]] == ["SELECT", "INSERT", "SELECT", "SELECT"]
     assert len(mail.outbox) == 3

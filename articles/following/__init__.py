@@ -9,10 +9,13 @@ Modules, lowest first (each imports only those above it):
 * tokens: confirmation, settings and unsubscribe links.
 * limits: rate limits of the follow form.
 * emails: every message this package writes (follow requests, alerts, digests).
-* due: who is due which stories at a notification run.
+* services: which email services take batches, and how each writes a merge field.
+* due: who is due which stories and notes at a notification run.
+* bounces: the email service's bounce and complaint webhook; suppressed addresses.
 * subscriptions: following, confirming, leaving, erasing: the changes to what an address follows; and
   what we keep about an address, for its owner to download.
 * sending: the notification run, and its delivery guarantees.
+* retention: what is pruned when (`manage.py prune_subscribers`).
 * deferred: work done after the answer has gone (AnswerThen).
 * forms, views: the pages.
 
@@ -43,10 +46,11 @@ How the pages stay safe:
   is record a request and send one rate-limited email.
 * Its answer is the same "check your inbox" page whatever the address, in the same time: the view does
   the same work for every address (the address's rate-limit counter, one INSERT of the request, one
-  SELECT of a subscriber), and the mail, or none, goes out after the answer (AnswerThen). A new or
-  pending address is sent its request's confirmation link (double opt-in); a subscribed one its
-  settings link, with the target ready to add (?add=<kind>:<slug>), where it can add it itself, so
-  nobody can change someone else's subscription.
+  SELECT of a subscriber and one of a suppression), and the mail, or none, goes out after the answer
+  (AnswerThen). A suppressed address (it bounced or complained) is sent nothing. A new or pending
+  address is sent its request's confirmation link (double opt-in); a subscribed one its settings link,
+  with the target ready to add (?add=<kind>:<slug>), where it can add it itself, so nobody can change
+  someone else's subscription.
 * Confirming takes a button press (a POST): mail scanners that fetch links confirm nothing.
 * The settings link also downloads everything kept about the address (a JSON file, never cached) and
   deletes it all (two POSTs with a CSRF token: a question, then the answer), suppression row included.

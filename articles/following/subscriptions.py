@@ -22,21 +22,24 @@ def request_follow(target, email, frequency):
     """Record a request to follow `target` (a Tag, Author, Section or Article); return the work left for
     after the answer (the mail it may cause).
 
-    The same work for every address, whatever it is (new, pending, subscribed, over its limit): the
-    address's rate-limit counter, one INSERT of the request and one SELECT of a subscriber, so the
-    answer takes no longer for one than for another. Even a request whose mail will not mention it
-    (the address is subscribed, or over its limit) is recorded: it confirms nothing without its link,
-    and goes with the others after a week.
+    The same work for every address, whatever it is (new, pending, subscribed, suppressed, over its
+    limit): the address's rate-limit counter, one INSERT of the request, one SELECT of a subscriber and
+    one of a suppression, so the answer takes no longer for one than for another. Even a request whose
+    mail will not mention it (the address is subscribed, or over its limit) is recorded: it confirms
+    nothing without its link, and goes with the others after a week. A suppressed address (it bounced
+    or complained: articles/following/bounces.py) is sent nothing.
     """
     allowed = address_within_limit(email)
     _, token = new_request(target, email, frequency)
     subscriber = Subscriber.objects.filter(email=email, confirmed_at__isnull=False).first()
-    if not allowed:
+    suppressed = Suppression.objects.filter(email=email, suppressed_at__isnull=False).exists()
+    if suppressed or not allowed:
         return partial(
             logger.info,
-            "Follow %s: mail to %s held back by the rate limit",
+            "Follow %s: mail to %s held back (%s)",
             Followable(target).log_name,
             address_hash(email),
+            "suppressed" if suppressed else "rate limit",
         )
     return partial(send_follow_mail, target, email, token, subscriber, frequency)
 
