@@ -25,6 +25,8 @@ urlpatterns = [
     path("follow/confirm/<str:token>/", following.ConfirmView.as_view(), name="follow-confirm"),
     path("follow/manage/<str:token>/", following.ManageView.as_view(), name="follow-manage"),
     path("follow/unsubscribe/<str:token>/", following.UnsubscribeView.as_view(), name="follow-unsubscribe"),
+    # The email service's bounce and complaint webhook (served only when configured).
+    path("anymail/<str:service>/tracking/", following.tracking_webhook, name="email-tracking-webhook"),
     re_path(
         r"^archive/(?P<year>[0-9]{4})/(?P<month>[0-9]{2})/$",
         views.ArchiveMonthView.as_view(),

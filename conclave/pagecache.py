@@ -135,7 +135,7 @@ PAGE_QUERIES = {
     "news-sitemap": Query(),
     "robots": Query(),
     "articles:follow": None,
-    "email-tracking-webhook": None,
+    "articles:email-tracking-webhook": None,
     "articles:author-follow": None,
     "articles:section-follow": None,
     "articles:story-follow": None,

@@ -5,8 +5,6 @@ from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static as static_url
 from django.urls import include, path
 
-from articles.following import bounces
-
 admin.site.site_header = "Conclave TechMedia newsroom"
 admin.site.site_title = "Conclave TechMedia admin"
 admin.site.index_title = "Newsroom"
@@ -24,8 +22,6 @@ def favicon(request):
 urlpatterns = [
     path("favicon.ico", favicon),
     path(settings.ADMIN_URL, admin.site.urls),
-    # The email service's bounce and complaint webhook (served only when configured: bounces.py).
-    path("anymail/<str:service>/tracking/", bounces.tracking_webhook, name="email-tracking-webhook"),
     # Crawlers look for these at the root, by names without a namespace.
     path("", include("articles.sitemaps")),
     path("", include("articles.urls")),

@@ -507,7 +507,7 @@ def post(client, service, call, auth=WEBHOOK_SECRET, path_service=None):
     headers = dict(call.headers)
     if auth is not None:
         headers["Authorization"] = basic_auth(auth)
-    url = reverse("email-tracking-webhook", args=[path_service or service.name])
+    url = reverse("articles:email-tracking-webhook", args=[path_service or service.name])
     return client.post(url, data=call.body, content_type=call.content_type, headers=headers)
 
 

@@ -533,7 +533,8 @@ def test_the_fake_refuses_other_methods(fake):
 
 
 def test_ses_needs_a_from_address_for_simple_content(fake):
-    client = boto3.client(
+    # A session of its own: boto3's default one keeps the credentials an earlier test gave it.
+    client = boto3.session.Session().client(
         "sesv2",
         endpoint_url=fake.url("ses"),
         region_name=AWS_REGION,

@@ -1,9 +1,9 @@
 """Bounces and complaints: the email service's tracking webhook suppresses addresses we must stop mailing.
 
-The webhook is anymail's view for the service EMAIL_SERVICE names, at /anymail/<service>/tracking/,
-served only when EMAIL_WEBHOOK_SECRET is set: anymail checks that HTTP basic auth, and the service's
-own signature where it signs (Mailgun, SendGrid, Resend), and answers a forged call with an error
-before any of this runs. What its events mean here:
+The webhook (views.tracking_webhook) is anymail's view for the service EMAIL_SERVICE names, at
+/anymail/<service>/tracking/, served only when EMAIL_WEBHOOK_SECRET is set: anymail checks that HTTP
+basic auth, and the service's own signature where it signs (Mailgun, SendGrid, Resend), and answers a
+forged call with an error before any of this runs. What its events mean here:
 
 * a hard bounce, a complaint, or the service refusing an address: suppressed at once, with the
   service's words and the time;
@@ -19,32 +19,17 @@ import datetime
 import logging
 
 from anymail.signals import EventType, tracking
-from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
-from django.http import Http404
 from django.utils import timezone
-from django.utils.module_loading import import_string
-from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
 
 from articles.following.addresses import address_hash, normalise_email
 from articles.models import Suppression
-from conclave.emailservice import TRACKING_VIEWS
 
 logger = logging.getLogger(__name__)
 
 SOFT_BOUNCE_DAYS = 3
 Reason = Suppression.Reason
-
-
-@csrf_exempt
-@never_cache
-def tracking_webhook(request, service):
-    """The configured service's tracking webhook; 404 for another service, or with no webhook secret."""
-    if service != settings.EMAIL_SERVICE or not getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
-        raise Http404("No webhook for this service here.")
-    return import_string(TRACKING_VIEWS[service]).as_view()(request)
 
 
 def is_suppressed(email):

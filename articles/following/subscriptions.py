@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from articles.following.addresses import address_hash
+from articles.following.bounces import is_suppressed
 from articles.following.emails import send_follow_mail
 from articles.following.limits import address_within_limit
 from articles.following.targets import Followable
@@ -32,7 +33,7 @@ def request_follow(target, email, frequency):
     allowed = address_within_limit(email)
     _, token = new_request(target, email, frequency)
     subscriber = Subscriber.objects.filter(email=email, confirmed_at__isnull=False).first()
-    suppressed = Suppression.objects.filter(email=email, suppressed_at__isnull=False).exists()
+    suppressed = is_suppressed(email)
     if suppressed or not allowed:
         return partial(
             logger.info,

@@ -2,13 +2,15 @@
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django.utils.decorators import method_decorator
+from django.utils.module_loading import import_string
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -22,6 +24,7 @@ from articles.following.targets import Followable
 from articles.following.tokens import CONFIRM_DAYS, find_request, follow_url, is_genuine, read_token
 from articles.models import FOLLOW_KINDS, Follow, Subscriber
 from articles.tag_governance import moved_permanently, resolve_tag_slug
+from conclave.emailservice import TRACKING_VIEWS
 from conclave.middleware import client_ip
 
 logger = logging.getLogger(__name__)
@@ -253,3 +256,14 @@ class UnsubscribeView(SubscriberLinkView):
             leave(self.subscriber)
         self.subscriber = None
         return self.page(done=True)
+
+
+@csrf_exempt
+@never_cache
+def tracking_webhook(request, service):
+    """The email service's bounce and complaint webhook (bounces.py): anymail's own view for the
+    service EMAIL_SERVICE names, which checks its basic auth and signature; 404 for another service,
+    or with no webhook secret, as an open one would let anyone stop someone's email."""
+    if service != settings.EMAIL_SERVICE or not getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
+        raise Http404("No webhook for this service here.")
+    return import_string(TRACKING_VIEWS[service]).as_view()(request)
