@@ -8,6 +8,7 @@ class ArticlesConfig(AppConfig):
     def ready(self):
         from articles import signals
         from articles.embeds import checks as embed_checks  # noqa: F401 -- registers its check
+        from articles.following import bounces  # noqa: F401 -- receives the email service's events
         from conclave import (
             checks,  # noqa: F401 -- registers the deployment's start-up checks
             pagecache,

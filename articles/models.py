@@ -834,27 +834,30 @@ def new_link_key():
     return secrets.token_urlsafe(16)
 
 
-class Subscriber(models.Model):
-    """A confirmed email address following tags. Addresses that have not confirmed are only in their
-    FollowRequests (rows from before those existed may still be unconfirmed: they are sent nothing)."""
+class Frequency(models.TextChoices):
+    """How often one follow is emailed about; each follow of an address has its own."""
 
-    class Frequency(models.TextChoices):
-        IMMEDIATE = "immediate", "As soon as a story is published"
-        DAILY = "daily", "Daily digest"
-        WEEKLY = "weekly", "Weekly digest"
+    IMMEDIATE = "immediate", "As soon as a story is published"
+    DAILY = "daily", "Daily digest"
+    WEEKLY = "weekly", "Weekly digest"
+
+
+class Subscriber(models.Model):
+    """A confirmed email address and what it follows. Addresses that have not confirmed are only in their
+    FollowRequests (rows from before those existed may still be unconfirmed: they are sent nothing)."""
 
     # Stored normalised (lower-cased), so the unique constraint is case-insensitive.
     email = models.EmailField(max_length=254, unique=True)
-    frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.IMMEDIATE)
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
-    last_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the last daily and weekly digest periods were closed (sent, or due with nothing new).
+    last_daily_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_weekly_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Signed into the settings and unsubscribe links of every email; dies with the row.
     link_key = models.CharField(max_length=32, unique=True, default=new_link_key, editable=False)
 
     class Meta:
         ordering = ["email"]
-        indexes = [models.Index(fields=["frequency", "confirmed_at"], name="subscriber_sending_idx")]
 
     def __str__(self):
         return self.email
@@ -864,16 +867,79 @@ class Subscriber(models.Model):
         return self.confirmed_at is not None
 
 
-class Follow(models.Model):
+FOLLOW_KINDS = ("tag", "author", "section", "article")
+
+
+def _one_target(name):
+    """Exactly one of the four targets is set."""
+    options = [
+        models.Q(**{f"{kind}__isnull": kind != chosen for kind in FOLLOW_KINDS}) for chosen in FOLLOW_KINDS
+    ]
+    condition = options[0]
+    for option in options[1:]:
+        condition |= option
+    return models.CheckConstraint(condition=condition, name=name)
+
+
+def _target_field(model, related_name):
+    return models.ForeignKey(
+        model, null=True, blank=True, on_delete=models.CASCADE, related_name=related_name
+    )
+
+
+class FollowTarget(models.Model):
+    """What a follow, or a request for one, is about: a tag, an author, a section or one story (its
+    corrections and updates). Exactly one is set (a check constraint in each table)."""
+
+    frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.IMMEDIATE)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def kind(self):
+        return next(kind for kind in FOLLOW_KINDS if getattr(self, f"{kind}_id") is not None)
+
+    @property
+    def target(self):
+        return getattr(self, self.kind)
+
+    @property
+    def target_name(self):
+        target = self.target
+        return target.title if self.kind == "article" else target.name
+
+    @classmethod
+    def target_filter(cls, target):
+        """The lookup that finds rows about `target` (a Tag, Author, Section or Article)."""
+        return {TARGET_KIND[type(target)]: target}
+
+
+class Follow(FollowTarget):
+    Frequency = Frequency
+
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="follows")
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="follows")
+    tag = _target_field(Tag, "follows")
+    author = _target_field(Author, "follows")
+    section = _target_field(Section, "follows")
+    article = _target_field("Article", "follows")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["subscriber", "tag"], name="unique_follow")]
+        constraints = [
+            _one_target("follow_one_target"),
+            *(
+                models.UniqueConstraint(
+                    fields=["subscriber", kind],
+                    condition=models.Q(**{f"{kind}__isnull": False}),
+                    name=f"unique_follow_{kind}",
+                )
+                for kind in FOLLOW_KINDS
+            ),
+        ]
 
     def __str__(self):
-        return f"{self.subscriber} follows {self.tag}"
+        return f"{self.subscriber} follows {self.target}"
 
 
 class Delivery(models.Model):
@@ -891,18 +957,66 @@ class Delivery(models.Model):
         return f"{self.article} to {self.subscriber}"
 
 
-class FollowRequest(models.Model):
-    """One request to follow a tag by email, as it was asked: its confirmation link confirms this and
+class NoteDelivery(models.Model):
+    """One row per (subscriber, correction or update note) emailed: each note reaches an inbox once."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="note_deliveries")
+    correction = models.ForeignKey(Correction, on_delete=models.CASCADE, related_name="deliveries")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "note deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "correction"], name="unique_note_delivery")
+        ]
+
+    def __str__(self):
+        return f"{self.correction} to {self.subscriber}"
+
+
+class FollowRequest(FollowTarget):
+    """One request to follow something by email, as it was asked: its confirmation link confirms this and
     nothing else, whatever else is asked for the same address meanwhile (articles/following/)."""
 
     email = models.EmailField(max_length=254)  # normalised, as Subscriber.email
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="follow_requests")
-    frequency = models.CharField(max_length=10, choices=Subscriber.Frequency.choices)
+    tag = _target_field(Tag, "follow_requests")
+    author = _target_field(Author, "follow_requests")
+    section = _target_field(Section, "follow_requests")
+    article = _target_field("Article", "follow_requests")
     # SHA-256 of the random token in the confirmation link: the link is looked up by it, and a copy of
     # the database confirms nothing.
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        constraints = [_one_target("follow_request_one_target")]
+
     def __str__(self):
-        return f"{self.email} asks to follow {self.tag}"
+        return f"{self.email} asks to follow {self.target}"
+
+
+class Suppression(models.Model):
+    """An address we must not mail, or one whose soft bounces are being counted, from the email
+    service's webhooks (articles/following/bounces.py). Keyed by address, not by subscriber: a bounce
+    may come for an address that has since left, and must still hold if it follows again."""
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "bounced", "Hard bounce"
+        COMPLAINT = "complained", "Spam complaint"
+        SOFT_BOUNCES = "soft_bounces", "Repeated soft bounces"
+        REJECTED = "rejected", "Refused by the email service"
+
+    email = models.EmailField(max_length=254, unique=True)  # normalised, as Subscriber.email
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    detail = models.CharField(max_length=500, blank=True, help_text="What the email service said.")
+    soft_bounces = models.PositiveIntegerField(default=0)
+    # Null while soft bounces are only being counted: the address is still mailed.
+    suppressed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_event_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.email
+
+
+TARGET_KIND = {Tag: "tag", Author: "author", Section: "section", Article: "article"}

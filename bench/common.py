@@ -589,22 +589,29 @@ def wrk_summary(out):
 
 
 class CountingSink:
-    """Accepts every message and keeps only a count (in shared memory, read by the parent)."""
+    """Accepts every message and keeps counts (in shared memory, read by the parent): messages, and
+    recipients that had been sent one before (which a correct sender never makes)."""
 
-    def __init__(self, counter):
-        self.counter = counter
+    def __init__(self, counter, repeats):
+        self.counter, self.repeats = counter, repeats
+        self.seen = set()  # in the sink's own process: only counts cross to the parent
 
     async def handle_DATA(self, server, session, envelope):
         with self.counter.get_lock():
             self.counter.value += 1
+        for recipient in envelope.rcpt_tos:
+            if recipient in self.seen:
+                with self.repeats.get_lock():
+                    self.repeats.value += 1
+            self.seen.add(recipient)
         return "250 OK"
 
 
-def run_sink(controller_class, port, counter, ready, stop):
+def run_sink(controller_class, port, counter, repeats, ready, stop):
     import logging
 
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
-    controller = controller_class(CountingSink(counter), hostname=HOST, port=port)
+    controller = controller_class(CountingSink(counter, repeats), hostname=HOST, port=port)
     controller.start()
     ready.set()
     stop.wait()
@@ -621,13 +628,15 @@ class Sink:
 
         context = multiprocessing.get_context("fork")
         self.port = free_port()
-        self.counter = context.Value("l", 0)
+        self.counter, self.repeat_counter = context.Value("l", 0), context.Value("l", 0)
         self.ready, self.stop = (
             (threading.Event(), threading.Event()) if in_thread else (context.Event(), context.Event())
         )
         kind = threading.Thread if in_thread else context.Process
         self.worker = kind(
-            target=run_sink, args=(Controller, self.port, self.counter, self.ready, self.stop), daemon=True
+            target=run_sink,
+            args=(Controller, self.port, self.counter, self.repeat_counter, self.ready, self.stop),
+            daemon=True,
         )
         self.worker.start()
         if not self.ready.wait(10):
@@ -636,6 +645,11 @@ class Sink:
     @property
     def count(self):
         return self.counter.value
+
+    @property
+    def repeats(self):
+        """Recipients sent a second message (or more): 0 when each got exactly one."""
+        return self.repeat_counter.value
 
     def close(self):
         self.stop.set()

@@ -76,3 +76,20 @@ def redis_evicts(app_configs, **kwargs):
                     )
                 )
     return warnings
+
+
+@register(Tags.security, deploy=True)
+def email_bounces_reach_us(app_configs, **kwargs):
+    """Through an email service, bounces and complaints arrive only by its webhook, which is served only
+    with a secret (articles/following/bounces.py): without one, nobody is ever suppressed."""
+    if getattr(settings, "EMAIL_SERVICE", "") and not getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
+        return [
+            Warning(
+                f"EMAIL_SERVICE={settings.EMAIL_SERVICE} without EMAIL_WEBHOOK_SECRET: bounces and "
+                "complaints are not received, so addresses that bounce or complain keep being mailed.",
+                hint="Set EMAIL_WEBHOOK_SECRET to user:password and give the service the webhook "
+                f"https://user:password@<your site>/anymail/{settings.EMAIL_SERVICE}/tracking/ (README).",
+                id="conclave.W004",
+            )
+        ]
+    return []

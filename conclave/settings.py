@@ -12,7 +12,7 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from conclave import edgepurge
+from conclave import edgepurge, emailservice
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "axes",
     "taggit",
+    # Email services' APIs and webhooks, when EMAIL_SERVICE names one (conclave/emailservice.py).
+    "anymail",
     "articles",
 ]
 
@@ -139,6 +141,18 @@ edgepurge.configure(
 )
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Or through a service's API, batching where it can, with a bounce webhook (conclave/emailservice.py).
+EMAIL_SERVICE = env.str("EMAIL_SERVICE", default="")
+if EMAIL_SERVICE:
+    vars().update(
+        emailservice.configure(
+            EMAIL_SERVICE,
+            api_key=env.str("EMAIL_SERVICE_API_KEY", default=""),
+            api_url=env.str("EMAIL_SERVICE_API_URL", default=""),
+            webhook_secret=env.str("EMAIL_WEBHOOK_SECRET", default=""),
+            signing_key=env.str("EMAIL_WEBHOOK_SIGNING_KEY", default=""),
+        )
+    )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Conclave TechMedia <news@localhost>")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 

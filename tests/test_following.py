@@ -1,7 +1,10 @@
-"""Following a tag by email (Step 3): the follow box, double opt-in, rate limits, managing and leaving."""
+"""Following by email (Step 3, and issue "Follow anything"): the follow boxes of tag, author, section and
+story pages, double opt-in, rate limits, each follow's own frequency, managing, leaving, and the
+subscriber's data (download, delete everything)."""
 
 import datetime
 import hashlib
+import json
 import logging
 import re
 import smtplib
@@ -23,6 +26,7 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from articles import preview
 from articles.following import addresses, deferred, forms, limits, views
 from articles.following.tokens import (
     confirm_url,
@@ -32,10 +36,19 @@ from articles.following.tokens import (
     new_request,
     read_token,
 )
-from articles.models import Delivery, Follow, FollowRequest, Subscriber
-from tests.factories import ArticleFactory, TagFactory
+from articles.models import (
+    Article,
+    Correction,
+    Delivery,
+    Follow,
+    FollowRequest,
+    NoteDelivery,
+    Subscriber,
+    Suppression,
+)
+from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory
 
-LINK = re.compile(r"https://news\.example\.com(/follow/[a-z]+/[^/\s]+/)(\?add=[\w-]+)?")
+LINK = re.compile(r"https://news\.example\.com(/follow/[a-z]+/[^/\s?]+/)(\?add=[\w:-]+&frequency=\w+)?")
 
 
 @pytest.fixture
@@ -47,11 +60,16 @@ def follow(client, tag, email="reader@example.com", frequency="immediate", **ext
     return client.post(f"/tags/{tag.slug}/follow/", {"email": email, "frequency": frequency}, **extra)
 
 
-def subscriber(email="reader@example.com", confirmed=False, tags=()):
+def subscriber(email="reader@example.com", confirmed=False, tags=(), frequency="immediate"):
     person = Subscriber.objects.create(email=email, confirmed_at=timezone.now() if confirmed else None)
     for tag in tags:
-        Follow.objects.create(subscriber=person, tag=tag)
+        Follow.objects.create(subscriber=person, tag=tag, frequency=frequency)
     return person
+
+
+def frequencies(person):
+    """What an address follows, as {"<kind>:<slug>": frequency}."""
+    return {f"{follow.kind}:{follow.target.slug}": follow.frequency for follow in person.follows.all()}
 
 
 def pending(tag, email="reader@example.com", frequency="immediate"):
@@ -110,7 +128,7 @@ def test_every_tag_page_has_a_follow_box(client, tag):
     assert email.get("required") is not None
     assert form.find(f".//label[@for='{email.get('id')}']") is not None
     radios = form.findall(".//input[@name='frequency']")
-    assert [r.get("value") for r in radios] == list(Subscriber.Frequency.values)
+    assert [r.get("value") for r in radios] == list(Follow.Frequency.values)
     assert [r.get("value") for r in radios if r.get("checked") is not None] == ["immediate"]
     assert text(form.find(".//button")) == "Follow Semiconductors"
 
@@ -178,7 +196,8 @@ def test_the_whole_flow_with_csrf_checks_on(tag):
     )
     assert "You are subscribed" in text(assert_follow_page(confirm))
     reader = Subscriber.objects.get()
-    assert (reader.email, reader.frequency, reader.is_confirmed) == ("reader@example.com", "weekly", True)
+    assert (reader.email, reader.is_confirmed) == ("reader@example.com", True)
+    assert frequencies(reader) == {"tag:semiconductors": "weekly"}
 
 
 # Double opt-in
@@ -211,15 +230,15 @@ def test_following_sends_one_confirmation_and_the_link_confirms(client, tag, cap
     response = client.post(link, {"frequency": "daily"})
     assert "You are subscribed" in text(assert_follow_page(response))
     reader = Subscriber.objects.get()
-    assert reader.is_confirmed and reader.frequency == "daily"
-    assert list(reader.follows.values_list("tag__slug", flat=True)) == ["semiconductors"]
+    assert reader.is_confirmed
+    assert frequencies(reader) == {"tag:semiconductors": "daily"}
 
     # Confirming again is harmless, and the address never reached the logs.
     confirmed_at = reader.confirmed_at
     assert client.post(link, {"frequency": "weekly"}).status_code == 200
     assert "You are subscribed" in text(assert_follow_page(client.get(link)))
     assert Subscriber.objects.get().confirmed_at == confirmed_at
-    assert Subscriber.objects.get().frequency == "daily"
+    assert frequencies(reader) == {"tag:semiconductors": "daily"}
     assert len(mail.outbox) == 1
     assert caplog.records
     assert "reader@example.com" not in caplog.text.lower()
@@ -228,9 +247,7 @@ def test_following_sends_one_confirmation_and_the_link_confirms(client, tag, cap
 def test_the_answer_is_the_same_whoever_the_address_belongs_to(client, tag):
     other = TagFactory(name="Android", slug="android")
     pending(other, "pending@example.com")
-    confident = subscriber("known@example.com", confirmed=True, tags=[other])
-    confident.frequency = "weekly"
-    confident.save()
+    confident = subscriber("known@example.com", confirmed=True, tags=[other], frequency="weekly")
 
     answers = [
         follow(client, tag, email=email).content
@@ -246,22 +263,58 @@ def test_the_answer_is_the_same_whoever_the_address_belongs_to(client, tag):
     known = mail.outbox[2]
     assert known.to == ["known@example.com"]
     assert known.subject == "Add Semiconductors to your Conclave TechMedia emails?"
-    assert link_in(known).startswith("/follow/manage/") and link_in(known).endswith("?add=semiconductors")
-    confident.refresh_from_db()
-    assert confident.frequency == "weekly"
-    assert list(confident.follows.values_list("tag__slug", flat=True)) == ["android"]
+    assert link_in(known).startswith("/follow/manage/")
+    assert link_in(known).endswith("?add=tag:semiconductors&frequency=immediate")
+    assert frequencies(confident) == {"tag:android": "weekly"}
+
+
+def test_a_suppressed_address_gets_the_same_answer_and_no_mail(client, tag, caplog):
+    from articles.models import Suppression
+
+    Suppression.objects.create(email="bounced@example.com", reason="bounced", suppressed_at=timezone.now())
+    Suppression.objects.create(email="counted@example.com", soft_bounces=1)  # still mailed
+    answers = [
+        follow(client, tag, email=email).content for email in ("new@example.com", "bounced@example.com")
+    ]
+    assert answers[0] == answers[1]
+    follow(client, tag, email="counted@example.com")
+    assert [message.to for message in mail.outbox] == [["new@example.com"], ["counted@example.com"]]
+    assert "held back (suppressed)" in caplog.text
+    assert FollowRequest.objects.filter(email="bounced@example.com").exists()  # recorded, as for anyone
+
+
+def offered(doc):
+    """What a settings page has ready to add: the chosen option and frequency."""
+    option = doc.find(".//select[@name='add']//option[@selected]")
+    frequency = doc.find(".//input[@name='add_frequency'][@checked]")
+    return (option.get("value") or None) if option is not None else None, frequency.get("value")
 
 
 def test_a_confirmed_reader_adds_the_tag_from_the_emailed_settings_link(client, tag):
-    reader = subscriber(confirmed=True, tags=[TagFactory(name="Android", slug="android")])
-    follow(client, tag)
+    reader = subscriber(confirmed=True, tags=[TagFactory(name="Android", slug="android")], frequency="daily")
+    follow(client, tag, frequency="weekly")
     link = link_in(mail.outbox[0])
     doc = assert_follow_page(client.get(link))
-    add = doc.find(".//input[@name='add']")
-    assert (add.get("value"), add.get("checked")) == ("semiconductors", "")
-    response = client.post(path_of(link), {"add": "semiconductors", "frequency": "immediate"})
+    assert offered(doc) == ("tag:semiconductors", "weekly")
+    assert "To follow Semiconductors" in text(doc)
+    response = client.post(path_of(link), {"add": "tag:semiconductors", "add_frequency": "weekly"})
     assert response.status_code == 302
-    assert sorted(reader.follows.values_list("tag__slug", flat=True)) == ["android", "semiconductors"]
+    assert frequencies(reader) == {"tag:android": "daily", "tag:semiconductors": "weekly"}
+
+
+def test_settings_links_mailed_before_other_kinds_still_offer_their_tag(client, tag):
+    reader = subscriber(confirmed=True)
+    link = path_of(follow_url(reader, "manage"))
+    assert offered(assert_follow_page(client.get(link, {"add": "semiconductors"}))) == (
+        "tag:semiconductors",
+        "immediate",
+    )
+    # Nothing to offer: an unknown target, or one followed already.
+    Follow.objects.create(subscriber=reader, tag=tag)
+    for wanted in ("semiconductors", "tag:semiconductors", "author:nobody", "planet:mars", ":"):
+        doc = assert_follow_page(client.get(link, {"add": wanted}))
+        assert offered(doc) == (None, "immediate"), wanted
+        assert "To follow" not in text(doc)
 
 
 @pytest.mark.parametrize("email", ["", "not-an-address", "two@@example.com", "a" * 250 + "@example.com"])
@@ -395,8 +448,7 @@ def test_a_link_works_only_for_its_own_purpose(client, tag, made_for, used_on):
     url = f"/follow/{used_on}/{genuine_token(made_for, reader, tag)}/"
     assert_follow_page(client.get(url), 400)
     assert_follow_page(client.post(url, {"frequency": "daily"}), 400)
-    reader.refresh_from_db()
-    assert reader.frequency == "immediate" and reader.follows.count() == 1
+    assert frequencies(reader) == {"tag:semiconductors": "immediate"}
     assert not FollowRequest.objects.filter(confirmed_at__isnull=False).exists()
 
 
@@ -416,23 +468,22 @@ def test_the_settings_page_masks_the_address_and_saves_changes(client, tag):
     labels = [text(label) for label in doc.iter("label") if label.find("input[@name='unfollow']") is not None]
     assert labels == ["Stop following Android", "Stop following Semiconductors"]
 
-    response = client.post(link, {"frequency": "weekly", "unfollow": [android.pk]})
+    semiconductors = reader.follows.get(tag=tag)
+    data = {f"frequency-{semiconductors.pk}": "weekly", "unfollow": [reader.follows.get(tag=android).pk]}
+    response = client.post(link, data)
     assert (response.status_code, response["Location"]) == (302, f"{link}?saved=1")
     assert "Your changes are saved." in text(assert_follow_page(client.get(response["Location"])))
-    reader.refresh_from_db()
-    assert reader.frequency == "weekly"
-    assert list(reader.follows.values_list("tag__slug", flat=True)) == ["semiconductors"]
+    assert frequencies(reader) == {"tag:semiconductors": "weekly"}
 
 
 def test_the_settings_form_refuses_nonsense_and_needs_a_csrf_token(client, tag):
     reader = subscriber(confirmed=True, tags=[tag])
+    field = f"frequency-{reader.follows.get().pk}"
     link = path_of(follow_url(reader, "manage"))
-    assert_follow_page(client.post(link, {"frequency": "hourly"}), 400)
-    assert (
-        Client(enforce_csrf_checks=True).post(link, {"frequency": "weekly", "leave": "1"}).status_code == 403
-    )
-    reader.refresh_from_db()
-    assert reader.frequency == "immediate" and reader.follows.count() == 1
+    for nonsense in ({field: "hourly"}, {"unfollow": "12345"}, {"add_frequency": "hourly"}):
+        assert_follow_page(client.post(link, nonsense), 400)
+    assert Client(enforce_csrf_checks=True).post(link, {field: "weekly", "leave": "1"}).status_code == 403
+    assert frequencies(reader) == {"tag:semiconductors": "immediate"}
 
 
 def test_leaving_deletes_the_subscriber_and_everything_about_it(client, tag):
@@ -462,10 +513,6 @@ def test_one_click_unsubscribe_needs_no_cookie_and_is_harmless_twice(client, tag
         assert "You are unsubscribed" in text(assert_follow_page(response))
     assert not Subscriber.objects.exists() and not Follow.objects.exists()
     assert "You are unsubscribed" in text(assert_follow_page(client.get(link)))
-
-
-def followed(person):
-    return sorted(person.follows.values_list("tag__slug", flat=True))
 
 
 # Addresses no mail header can carry (issue 15, finding 2)
@@ -533,7 +580,8 @@ def test_a_mail_that_cannot_be_sent_gets_the_same_answer_and_is_logged(
     assert "Check your inbox" in text(assert_follow_page(response))
     assert mail.outbox == []
     assert (
-        f"Follow semiconductors: mail to {addresses.address_hash('reader@example.com')} failed" in caplog.text
+        f"Follow tag semiconductors: mail to {addresses.address_hash('reader@example.com')} failed"
+        in caplog.text
     )
     assert "reader@example.com" not in caplog.text
 
@@ -553,7 +601,7 @@ def test_a_later_request_changes_nothing_an_earlier_one_asked(client, tag):
     assert doc.find(".//input[@name='frequency'][@checked]").get("value") == "weekly"
     assert "You are subscribed" in text(assert_follow_page(client.post(mine, {"frequency": "weekly"})))
     reader = Subscriber.objects.get()
-    assert (reader.frequency, followed(reader)) == ("weekly", ["semiconductors"])
+    assert frequencies(reader) == {"tag:semiconductors": "weekly"}
 
     # The other request waits for a click on its own link, and shows what it asked.
     doc = assert_follow_page(client.get(theirs))
@@ -561,8 +609,8 @@ def test_a_later_request_changes_nothing_an_earlier_one_asked(client, tag):
     assert [text(a) for a in doc.findall(".//ul[@class='tags']//a")] == ["Android"]
     assert doc.find(".//input[@name='frequency'][@checked]").get("value") == "immediate"
     client.post(theirs, {"frequency": "immediate"})
-    reader.refresh_from_db()
-    assert (reader.frequency, followed(reader)) == ("immediate", ["android", "semiconductors"])
+    # Each follow keeps its own frequency: confirming the second changed nothing of the first.
+    assert frequencies(reader) == {"tag:semiconductors": "weekly", "tag:android": "immediate"}
 
 
 def test_confirming_takes_nothing_an_unconfirmed_row_from_before_had(client, tag):
@@ -572,8 +620,8 @@ def test_confirming_takes_nothing_an_unconfirmed_row_from_before_had(client, tag
     follow(client, tag, frequency="daily")
     client.post(link_in(mail.outbox[0]), {"frequency": "daily"})
     legacy.refresh_from_db()
-    assert legacy.is_confirmed and legacy.frequency == "daily"
-    assert followed(legacy) == ["semiconductors"]
+    assert legacy.is_confirmed
+    assert frequencies(legacy) == {"tag:semiconductors": "daily"}
 
 
 # Links that name nobody (finding 11)
@@ -646,8 +694,8 @@ def test_links_mailed_before_still_open_the_settings_and_unsubscribe_pages(clien
     reader = subscriber(confirmed=True, tags=[tag])
     manage = f"/follow/manage/{legacy_token(reader, 'manage')}/"
     assert "r•••@example.com" in text(assert_follow_page(client.get(manage)))
-    response = client.post(manage, {"frequency": "weekly"})
-    assert (response.status_code, Subscriber.objects.get().frequency) == (302, "weekly")
+    response = client.post(manage, {f"frequency-{reader.follows.get().pk}": "weekly"})
+    assert (response.status_code, frequencies(reader)) == (302, {"tag:semiconductors": "weekly"})
     assert_follow_page(client.get(f"/follow/unsubscribe/{legacy_token(reader, 'manage')}/"), 400)
 
     unsubscribe = f"/follow/unsubscribe/{legacy_token(reader, 'unsubscribe')}/"
@@ -750,8 +798,9 @@ def test_the_answer_takes_the_same_work_whatever_the_address(tag, monkeypatch):
     assert work["new"] == work["pending"] == work["subscribed"] == work["over its limit"]
     status, _, statements, cache_calls = work["new"]
     assert status == 200
-    # The tag, the request recorded, a subscriber looked for; the IP's counter, then the address's.
-    assert [statement.split()[0] for statement in statements] == ["SELECT", "INSERT", "SELECT"]
+    # The tag, the request recorded, a subscriber and a suppression looked for; the IP's counter, then
+    # the address's.
+    assert [statement.split()[0] for statement in statements] == ["SELECT", "INSERT", "SELECT", "SELECT"]
     assert [call for call, _ in cache_calls] == ["add", "incr", "add", "incr"]
     assert mails == {
         "new": ["Confirm you want stories about Semiconductors"],
@@ -770,7 +819,7 @@ def test_under_a_threaded_server_the_mail_goes_from_a_thread_of_its_own(tag, mon
     response.sender.join(10)
     assert not response.sender.is_alive()
     assert [message.subject for message in mail.outbox] == ["Confirm you want stories about Semiconductors"]
-    assert "Follow semiconductors: mail sent to" in caplog.text
+    assert "Follow tag semiconductors: mail sent to" in caplog.text
     assert deferred.MAIL_THREADS.acquire(blocking=False)  # the thread gave its place back
 
     # With every place taken, the next mail goes from the server's thread, still after the answer.
@@ -794,3 +843,448 @@ def test_a_settings_link_cannot_add_a_tag_that_has_no_page(client, tag):
     assert "Free crypto giveaway" in text(assert_follow_page(client.get(link, {"add": hidden.slug})))
     assert client.post(link, {"frequency": "weekly", "add": hidden.slug}).status_code == 302
     assert reader.follows.filter(tag=hidden).exists()
+
+
+# Authors, sections and single stories (issue "Follow anything")
+
+
+@pytest.fixture
+def newsroom(tag):
+    """A story by Ada Brooks in Chips, tagged Semiconductors: something of every kind to follow."""
+    author = AuthorFactory(name="Ada Brooks", slug="ada-brooks")
+    section = SectionFactory(name="Chips", slug="chips")
+    story = ArticleFactory(
+        title="Foundry opens in Ohio", slug="foundry-opens", section=section, authors=[author], tags=[tag]
+    )
+    return {"tag": tag, "author": author, "section": section, "article": story}
+
+
+# The page of each kind, its follow address, the box's title and button, the first mail's subject.
+KINDS = {
+    "tag": (
+        "/tags/semiconductors/",
+        "Get Semiconductors stories by email",
+        "Follow Semiconductors",
+        "Confirm you want stories about Semiconductors",
+    ),
+    "author": (
+        "/authors/ada-brooks/",
+        "Get stories by Ada Brooks by email",
+        "Follow Ada Brooks",
+        "Confirm you want stories by Ada Brooks",
+    ),
+    "section": (
+        "/sections/chips/",
+        "Get Chips stories by email",
+        "Follow Chips",
+        "Confirm you want stories in Chips",
+    ),
+    "article": (
+        "/news/foundry-opens/",
+        "Follow this story",
+        "Follow this story",
+        "Confirm you want corrections and updates to “Foundry opens in Ohio”",
+    ),
+}
+
+
+def follow_kind(client, kind, email="reader@example.com", frequency="immediate", **extra):
+    return client.post(f"{KINDS[kind][0]}follow/", {"email": email, "frequency": frequency}, **extra)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_followable_page_has_a_follow_box_with_no_token(newsroom, kind):
+    page, title, button, _ = KINDS[kind]
+    first, second = Client().get(page), Client().get(page)
+    assert first.status_code == 200
+    assert first.content == second.content  # nothing of one visitor's: a shared cache may keep it
+    assert b"csrfmiddlewaretoken" not in first.content and "csrftoken" not in first.cookies
+    box = parse(first).find(".//section[@id='follow']")
+    assert text(box.find(".//h2")) == title
+    form = box.find(".//form")
+    assert (form.get("method"), form.get("action")) == ("post", f"{page}follow/")
+    assert form.find(".//input[@name='email']").get("required") is not None
+    radios = form.findall(".//input[@name='frequency']")
+    assert [r.get("value") for r in radios] == list(Follow.Frequency.values)
+    assert text(form.find(".//button")) == button
+    if kind == "article":
+        assert "Get its corrections and updates by email." in text(box)
+
+
+def test_a_draft_or_scheduled_story_has_no_follow_box_and_cannot_be_followed(client, newsroom):
+    draft = ArticleFactory(title="Draft", slug="draft", status=Article.Status.DRAFT)
+    scheduled = ArticleFactory(slug="later", published_at=timezone.now() + datetime.timedelta(hours=2))
+    for story in (draft, scheduled):
+        url = urlsplit(preview.preview_url(story))
+        page = client.get(f"{url.path}?{url.query}")
+        assert page.status_code == 200 and "Draft preview." in text(parse(page))
+        assert parse(page).find(".//section[@id='follow']") is None
+        response = client.post(f"/news/{story.slug}/follow/", {"email": "reader@example.com"})
+        assert response.status_code == 404
+        assert client.get(f"/news/{story.slug}/follow/").status_code == 404
+    assert not FollowRequest.objects.exists() and mail.outbox == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/authors/nobody/follow/", "/sections/nowhere/follow/", "/news/nothing/follow/"]
+)
+def test_unknown_targets_are_404(client, newsroom, path):
+    assert client.post(path, {"email": "reader@example.com"}).status_code == 404
+    assert client.get(path).status_code == 404
+    assert not FollowRequest.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["author", "section", "article"])
+def test_get_of_a_follow_address_goes_back_to_the_box(client, newsroom, kind):
+    response = client.get(f"{KINDS[kind][0]}follow/")
+    assert (response.status_code, response["Location"]) == (302, f"{KINDS[kind][0]}#follow")
+
+
+@pytest.mark.parametrize("kind", ["author", "section", "article"])
+def test_a_post_without_a_csrf_token_changes_nothing_and_asks_again(newsroom, kind):
+    visitor = Client(enforce_csrf_checks=True)
+    response = follow_kind(visitor, kind, frequency="weekly")
+    doc = assert_follow_page(response)
+    assert "One more click" in text(doc)
+    assert text(doc.find(".//h1")) == KINDS[kind][2]
+    assert doc.find(".//form[@class='follow-form']").get("action") == f"{KINDS[kind][0]}follow/"
+    assert doc.find(".//input[@name='frequency'][@checked]").get("value") == "weekly"
+    assert not FollowRequest.objects.exists() and mail.outbox == []
+
+    # The button on that page, with its token, acts.
+    data = {
+        "email": "reader@example.com",
+        "frequency": "weekly",
+        "csrfmiddlewaretoken": csrf_token_in(response),
+    }
+    assert "Check your inbox" in text(assert_follow_page(visitor.post(f"{KINDS[kind][0]}follow/", data)))
+    request = FollowRequest.objects.get()
+    assert (request.kind, request.target, request.frequency) == (kind, newsroom[kind], "weekly")
+
+
+@pytest.mark.parametrize("kind", ["author", "section", "article"])
+def test_the_answer_is_the_same_for_new_pending_and_subscribed_addresses(client, newsroom, kind):
+    pending(newsroom["tag"], "pending@example.com")
+    known = subscriber("known@example.com", confirmed=True, tags=[newsroom["tag"]], frequency="weekly")
+    answers = {
+        follow_kind(client, kind, email=email, frequency="daily").content
+        for email in ("new@example.com", "pending@example.com", "known@example.com")
+    }
+    assert len(answers) == 1
+    subject = KINDS[kind][3]
+    assert [m.subject for m in mail.outbox[:2]] == [subject, subject]
+    offer = mail.outbox[2]
+    assert offer.to == ["known@example.com"]
+    name = "the story “Foundry opens in Ohio”" if kind == "article" else newsroom[kind].name
+    assert offer.subject == f"Add {name} to your Conclave TechMedia emails?"
+    slug = newsroom[kind].slug
+    assert link_in(offer).endswith(f"?add={kind}:{slug}&frequency=daily")
+    assert frequencies(known) == {"tag:semiconductors": "weekly"}  # nothing changes until its owner acts
+    assert not Subscriber.objects.filter(email__in=["new@example.com", "pending@example.com"]).exists()
+
+
+def test_the_rate_limits_hold_across_every_kind(client, newsroom, monkeypatch):
+    monkeypatch.setattr(limits, "IP_LIMIT", (3, 600))
+    monkeypatch.setattr(limits, "ADDRESS_LIMIT", (2, 3600))
+    for kind in ("author", "section", "article"):
+        assert follow_kind(client, kind, REMOTE_ADDR="10.0.0.1").status_code == 200
+    assert len(mail.outbox) == 2  # one address, mailed twice at most whatever it follows
+    response = follow_kind(client, "tag", email="other@example.com", REMOTE_ADDR="10.0.0.1")
+    assert_follow_page(response, 429)
+    assert "Back to Semiconductors" in text(parse(response))
+    assert FollowRequest.objects.count() == 3
+
+
+def test_each_follow_keeps_the_frequency_confirmed_for_it(client, newsroom):
+    """The issue's example: follow OpenAI daily, then Chips weekly; OpenAI stays daily."""
+    openai = TagFactory(name="OpenAI", slug="openai", show_early=True)
+    follow(client, openai, frequency="daily")
+    follow_kind(client, "section", frequency="weekly")
+    openai_link, chips_link = (link_in(message) for message in mail.outbox)
+
+    doc = assert_follow_page(client.get(openai_link))
+    assert [text(a) for a in doc.findall(".//ul[@class='tags']//a")] == ["OpenAI"]
+    client.post(openai_link, {"frequency": "daily"})
+    doc = assert_follow_page(client.get(chips_link))
+    assert "stories in Chips" in text(doc)
+    assert doc.find(".//input[@name='frequency'][@checked]").get("value") == "weekly"
+    done = assert_follow_page(client.post(chips_link, {"frequency": "weekly"}))
+    assert "will get stories in Chips" in text(done)
+    assert [text(a) for a in done.findall(".//ul[@class='tags']//a")] == ["OpenAI", "Chips"]
+    reader = Subscriber.objects.get()
+    assert frequencies(reader) == {"tag:openai": "daily", "section:chips": "weekly"}
+
+
+def test_confirming_a_follow_held_already_sets_its_frequency_only(client, newsroom):
+    reader = subscriber(confirmed=True, tags=[newsroom["tag"]], frequency="weekly")
+    Follow.objects.create(subscriber=reader, author=newsroom["author"], frequency="daily")
+    link = path_of(confirm_url(pending(newsroom["author"], frequency="immediate")))
+    assert "You are subscribed" in text(assert_follow_page(client.post(link, {"frequency": "immediate"})))
+    assert frequencies(reader) == {"tag:semiconductors": "weekly", "author:ada-brooks": "immediate"}
+
+
+def test_following_a_story_through_to_its_confirmation(client, newsroom):
+    follow_kind(client, "article", frequency="immediate")
+    [message] = mail.outbox
+    assert "corrections and updates to “Foundry opens in Ohio”" in message.body
+    doc = assert_follow_page(client.get(link_in(message)))
+    assert text(doc.find(".//form[@class='follow-form']//button")) == "Yes, send me its updates"
+    assert doc.find(".//ul[@class='tags']//a").get("href") == "/news/foundry-opens/"
+    client.post(link_in(message), {"frequency": "immediate"})
+    assert frequencies(Subscriber.objects.get()) == {"article:foundry-opens": "immediate"}
+
+
+# The settings page: every follow, by kind, each with its own frequency
+
+
+def settings_page(client, reader, **query):
+    return assert_follow_page(client.get(path_of(follow_url(reader, "manage")), query))
+
+
+def test_the_settings_page_lists_every_follow_by_kind_with_its_frequency(client, newsroom):
+    reader = subscriber(confirmed=True, tags=[newsroom["tag"]], frequency="weekly")
+    for kind, frequency in (("author", "daily"), ("section", "immediate"), ("article", "daily")):
+        Follow.objects.create(subscriber=reader, frequency=frequency, **{kind: newsroom[kind]})
+    doc = settings_page(client, reader)
+    assert [text(h) for h in doc.findall(".//h3")] == ["Topics", "Authors", "Sections", "Stories"]
+    items = doc.findall(".//li[@class='follow-settings__item']")
+    shown = [
+        (
+            text(item.find(".//legend")),
+            item.find(".//legend/a").get("href"),
+            item.find(".//input[@type='radio'][@checked]").get("value"),
+            text(item.find(".//label[@class='follow-settings__stop']")),
+        )
+        for item in items
+    ]
+    assert shown == [
+        ("Semiconductors", "/tags/semiconductors/", "weekly", "Stop following Semiconductors"),
+        ("Ada Brooks", "/authors/ada-brooks/", "daily", "Stop following Ada Brooks"),
+        ("Chips", "/sections/chips/", "immediate", "Stop following Chips"),
+        (
+            "Foundry opens in Ohio",
+            "/news/foundry-opens/",
+            "daily",
+            "Stop following the story “Foundry opens in Ohio”",
+        ),
+    ]
+    # Every radio group is named by its legend; every field has a label.
+    for radio in doc.findall(".//input[@type='radio']"):
+        assert radio.get("name").startswith(("frequency-", "add_frequency"))
+
+
+def test_the_settings_page_changes_each_frequency_and_stops_follows(client, newsroom):
+    reader = subscriber(confirmed=True, tags=[newsroom["tag"]], frequency="weekly")
+    author = Follow.objects.create(subscriber=reader, author=newsroom["author"], frequency="daily")
+    section = Follow.objects.create(subscriber=reader, section=newsroom["section"], frequency="daily")
+    topic = reader.follows.get(tag=newsroom["tag"])
+    other = subscriber("other@example.com", confirmed=True, tags=[newsroom["tag"]], frequency="weekly")
+    link = path_of(follow_url(reader, "manage"))
+    response = client.post(
+        link,
+        {
+            f"frequency-{topic.pk}": "weekly",  # unchanged
+            f"frequency-{author.pk}": "immediate",
+            f"frequency-{section.pk}": "weekly",
+            "unfollow": [section.pk],  # stopping wins over a new frequency
+            "add_frequency": "daily",  # with nothing to add, nothing is added
+        },
+    )
+    assert response.status_code == 302
+    assert frequencies(reader) == {"tag:semiconductors": "weekly", "author:ada-brooks": "immediate"}
+    assert frequencies(other) == {"tag:semiconductors": "weekly"}
+    # Another reader's follow is not this page's to stop.
+    client.post(link, {"unfollow": [other.follows.get().pk]})
+    assert frequencies(other) == {"tag:semiconductors": "weekly"}
+
+
+def test_the_settings_page_adds_a_tag_an_author_or_a_section(client, newsroom):
+    hidden = TagFactory(name="Free crypto giveaway", slug="free-crypto-giveaway")  # no public page
+    reader = subscriber(confirmed=True, tags=[newsroom["tag"]], frequency="weekly")
+    link = path_of(follow_url(reader, "manage"))
+    doc = settings_page(client, reader)
+    select = doc.find(".//select[@name='add']")
+    assert doc.find(f".//label[@for='{select.get('id')}']") is not None
+    groups = {group.get("label"): [o.get("value") for o in group] for group in select.findall("optgroup")}
+    # Public tags not followed yet, every author and section; never a hidden tag.
+    assert groups == {"Authors": ["author:ada-brooks"], "Sections": ["section:chips"]}
+    assert hidden.name not in text(doc)
+
+    for value, frequency in (("author:ada-brooks", "daily"), ("section:chips", "immediate")):
+        assert client.post(link, {"add": value, "add_frequency": frequency}).status_code == 302
+    openai = TagFactory(name="OpenAI", slug="openai", show_early=True)
+    assert "tag:openai" in [o.get("value") for o in settings_page(client, reader).iter("option")]
+    assert client.post(link, {"add": "tag:openai"}).status_code == 302  # immediately, unless said
+    assert frequencies(reader) == {
+        "tag:semiconductors": "weekly",
+        "author:ada-brooks": "daily",
+        "section:chips": "immediate",
+        "tag:openai": "immediate",
+    }
+    assert openai.follows.get().subscriber == reader
+    for refused in ("tag:free-crypto-giveaway", "author:nobody", "planet:mars", "article:draft"):
+        assert_follow_page(client.post(link, {"add": refused}), 400)
+    assert reader.follows.count() == 4
+
+
+def test_a_settings_link_offers_a_story_asked_for(client, newsroom):
+    reader = subscriber(confirmed=True, tags=[newsroom["tag"]])
+    doc = settings_page(client, reader, add="article:foundry-opens", frequency="daily")
+    assert offered(doc) == ("article:foundry-opens", "daily")
+    stories = doc.find(".//select[@name='add']/optgroup[@label='Stories']")
+    assert [text(o) for o in stories] == ["Foundry opens in Ohio"]
+    assert "To follow the story “Foundry opens in Ohio”" in text(doc)
+    link = path_of(follow_url(reader, "manage"))
+    # A mistake elsewhere in the form keeps the story chosen on the page drawn again.
+    mistake = {
+        "add": "article:foundry-opens",
+        "add_frequency": "weekly",
+        f"frequency-{reader.follows.get().pk}": "hourly",
+    }
+    doc = assert_follow_page(client.post(link, mistake), 400)
+    assert offered(doc) == ("article:foundry-opens", "weekly")
+    client.post(link, {"add": "article:foundry-opens", "add_frequency": "daily"})
+    assert frequencies(reader) == {"tag:semiconductors": "immediate", "article:foundry-opens": "daily"}
+
+
+# The subscriber's data: download, and delete everything
+
+
+@pytest.fixture
+def history(newsroom):
+    """A subscriber with a follow of each kind, mail sent, a pending request and a suppression row; and
+    another address with the same, which nothing here may touch."""
+    people = []
+    for email in ("reader@example.com", "other@example.com"):
+        person = subscriber(email, confirmed=True, tags=[newsroom["tag"]], frequency="weekly")
+        Follow.objects.create(subscriber=person, author=newsroom["author"], frequency="daily")
+        Follow.objects.create(subscriber=person, article=newsroom["article"])
+        Delivery.objects.create(subscriber=person, article=newsroom["article"])
+        note = Correction.objects.create(article=newsroom["article"], kind="update", note="Now open.")
+        NoteDelivery.objects.create(subscriber=person, correction=note)
+        new_request(newsroom["section"], email, "daily")
+        Suppression.objects.create(email=email, reason="", soft_bounces=1)
+        people.append(person)
+    return people
+
+
+def test_the_download_holds_everything_about_the_address_and_is_never_cached(client, history):
+    reader, _ = history
+    response = client.get(path_of(follow_url(reader, "manage")), {"download": "json"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    data = json.loads(response.content)
+    assert set(data) == {
+        "subscriber",
+        "follows",
+        "follow_requests",
+        "deliveries",
+        "note_deliveries",
+        "suppression",
+    }
+    assert data["subscriber"]["email"] == "reader@example.com"
+    assert data["subscriber"]["confirmed_at"] == reader.confirmed_at.isoformat()
+    assert {"created_at", "last_daily_digest_at", "last_weekly_digest_at"} <= data["subscriber"].keys()
+    assert [(f["kind"], f["name"], f["url"], f["frequency"]) for f in data["follows"]] == [
+        ("tag", "Semiconductors", "https://news.example.com/tags/semiconductors/", "weekly"),
+        ("author", "Ada Brooks", "https://news.example.com/authors/ada-brooks/", "daily"),
+        ("article", "Foundry opens in Ohio", "https://news.example.com/news/foundry-opens/", "immediate"),
+    ]
+    assert all(follow["since"] for follow in data["follows"])
+    [request] = data["follow_requests"]
+    assert (request["kind"], request["name"], request["frequency"]) == ("section", "Chips", "daily")
+    [delivery] = data["deliveries"]
+    assert (delivery["story"], delivery["url"]) == (
+        "Foundry opens in Ohio",
+        "https://news.example.com/news/foundry-opens/",
+    )
+    assert delivery["sent_at"]
+    [note] = data["note_deliveries"]
+    assert (note["story"], note["note"], note["kind"]) == ("Foundry opens in Ohio", "Now open.", "update")
+    assert data["suppression"]["email"] == "reader@example.com"
+    assert data["suppression"]["soft_bounces"] == 1
+    # Nothing of the other address, and no secret: no token digest, no link key.
+    body = response.content.decode()
+    assert "other@example.com" not in body
+    assert FollowRequest.objects.get(email="reader@example.com").token_digest not in body
+    assert reader.link_key not in body
+
+
+def test_the_download_link_is_on_the_settings_page_and_needs_a_genuine_token(client, history):
+    reader, _ = history
+    doc = settings_page(client, reader)
+    download = next(a for a in doc.iter("a") if text(a) == "Download your data")
+    assert download.get("href") == "?download=json"
+    response = client.get("/follow/manage/not-a-token/", {"download": "json"})
+    assert "This link is no longer valid" in text(assert_follow_page(response, 400))
+    tampered = make_token(reader, "manage")[:-2] + "xx"
+    assert_follow_page(client.post(f"/follow/manage/{tampered}/", {"delete": "everything"}), 400)
+    assert_follow_page(
+        client.get(f"/follow/unsubscribe/{make_token(reader, 'unsubscribe')}/", {"download": "json"})
+    )
+    assert Subscriber.objects.filter(pk=reader.pk).exists()
+
+
+def test_delete_everything_asks_first_then_removes_every_row_of_the_address(client, history):
+    reader, other = history
+    link = path_of(follow_url(reader, "manage"))
+    doc = settings_page(client, reader)
+    assert doc.find(".//button[@name='delete'][@value='ask']") is not None
+
+    question = assert_follow_page(client.post(link, {"delete": "ask"}))
+    assert text(question.find(".//h1")) == "Delete everything?"
+    assert "r•••@example.com" in text(question)
+    assert question.find(".//button[@name='delete'][@value='everything']") is not None
+    assert question.find(".//input[@name='csrfmiddlewaretoken']") is not None
+    assert Subscriber.objects.filter(pk=reader.pk).exists()  # the question deletes nothing
+
+    # Without a CSRF token, nothing: a page elsewhere cannot delete anyone's subscription.
+    assert Client(enforce_csrf_checks=True).post(link, {"delete": "everything"}).status_code == 403
+    assert Subscriber.objects.filter(pk=reader.pk).exists()
+
+    done = assert_follow_page(client.post(link, {"delete": "everything"}))
+    assert text(done.find(".//h1")) == "Everything is deleted"
+    email = "reader@example.com"
+    assert not Subscriber.objects.filter(email=email).exists()
+    assert not Follow.objects.filter(subscriber__email=email).exists()
+    assert not Delivery.objects.filter(subscriber__email=email).exists()
+    assert not NoteDelivery.objects.filter(subscriber__email=email).exists()
+    assert not FollowRequest.objects.filter(email=email).exists()
+    assert not Suppression.objects.filter(email=email).exists()
+    # The other address keeps all it had.
+    assert other.follows.count() == 3
+    assert (other.deliveries.count(), other.note_deliveries.count()) == (1, 1)
+    assert FollowRequest.objects.filter(email=other.email).count() == 1
+    assert Suppression.objects.filter(email=other.email).exists()
+    # The link is dead now, for the download too.
+    assert_follow_page(client.get(link), 400)
+    assert_follow_page(client.get(link, {"download": "json"}), 400)
+
+
+def test_leaving_keeps_the_suppression_so_a_bounced_address_stays_unmailed(client, history):
+    reader, _ = history
+    client.post(path_of(follow_url(reader, "manage")), {"leave": "1"})
+    assert not Subscriber.objects.filter(email=reader.email).exists()
+    assert not FollowRequest.objects.filter(email=reader.email).exists()
+    assert Suppression.objects.filter(email=reader.email).exists()
+
+
+@pytest.mark.parametrize("kind", ["author", "article"])
+def test_following_another_kind_takes_the_same_work_whatever_the_address(newsroom, kind):
+    known = subscriber("known@example.com", confirmed=True, tags=[newsroom["tag"]])
+    work = []
+    # The first answer also reads the site's navigation into the cache, whoever it is for.
+    for n, email in enumerate(["first@example.com", "new@example.com", known.email]):
+        request = RequestFactory().post(
+            f"{KINDS[kind][0]}follow/", {"email": email, "frequency": "daily"}, REMOTE_ADDR=f"10.0.1.{n}"
+        )
+        request._dont_enforce_csrf_checks = True
+        with CaptureQueriesContext(connection) as queries:
+            response = views.FollowView.as_view(kind=kind)(request, slug=newsroom[kind].slug)
+        work.append((response.content, [shape(query["sql"]) for query in queries]))
+        close(response)
+    assert work[1] == work[2]
+    assert [statement.split()[0] for statement in work[1][1]] == ["SELECT", "INSERT", "SELECT", "SELECT"]
+    assert len(mail.outbox) == 3

@@ -112,8 +112,8 @@ def test_admin_article_form_text_fields(no_page_cache, editor_browser, visitor, 
     long_ago = timezone.now() - datetime.timedelta(days=3)
     followers = [("all@example.com", "daily", hostile), ("one@example.com", "immediate", solo)]
     for email, frequency, tag in followers:
-        person = Subscriber.objects.create(email=email, frequency=frequency, confirmed_at=long_ago)
-        Follow.objects.create(subscriber=person, tag=tag)
+        person = Subscriber.objects.create(email=email, confirmed_at=long_ago)
+        Follow.objects.create(subscriber=person, tag=tag, frequency=frequency)
     Follow.objects.update(created_at=long_ago)
 
     saved, refused, seen_tags = [], [], {hostile.pk, solo.pk}

@@ -35,13 +35,10 @@ def android(db):
 def make_subscriber(email, *tags, frequency="immediate", since=None, confirmed=True, last_digest_at=None):
     """A subscriber created, confirmed and following `tags` since `since` (default: two days ago)."""
     since = since or timezone.now() - datetime.timedelta(days=2)
-    subscriber = Subscriber.objects.create(
-        email=email,
-        frequency=frequency,
-        confirmed_at=since if confirmed else None,
-        last_digest_at=last_digest_at,
-    )
-    Follow.objects.bulk_create(Follow(subscriber=subscriber, tag=tag) for tag in tags)
+    subscriber = Subscriber.objects.create(email=email, confirmed_at=since if confirmed else None)
+    if frequency != "immediate":
+        Subscriber.objects.filter(pk=subscriber.pk).update(**{f"last_{frequency}_at": last_digest_at})
+    Follow.objects.bulk_create(Follow(subscriber=subscriber, tag=tag, frequency=frequency) for tag in tags)
     Follow.objects.filter(subscriber=subscriber).update(created_at=since)
     Subscriber.objects.filter(pk=subscriber.pk).update(created_at=since)
     subscriber.refresh_from_db()
@@ -85,7 +82,7 @@ def test_one_article_with_two_followed_tags_is_one_email_and_only_once(chips, an
     [message] = mail.outbox
     assert message.to == ["reader@example.com"]
     assert message.subject == "New on Android: Fab output doubles"
-    assert "New on Android, Chips" in message.body  # both matching tags named
+    assert "because you follow Android and Chips" in message.body  # both matching tags named
     assert f"{SITE}/news/{article.slug}/" in message.body
     assert list(Delivery.objects.values_list("subscriber", "article")) == [(reader.pk, article.pk)]
 
@@ -105,10 +102,10 @@ def test_several_new_articles_make_one_email_per_subscriber_and_later_ones_a_new
     by_recipient = {message.to[0]: message for message in mail.outbox}
     assert len(mail.outbox) == 2
     reader = by_recipient["reader@example.com"]
-    assert reader.subject == "3 new stories on Android and Chips"
+    assert reader.subject == "3 new stories: Android and Chips"
     positions = [reader.body.index(article.title) for article in (both, newer, older)]
     assert positions == sorted(positions)  # newest first
-    assert by_recipient["other@example.com"].subject == "2 new stories on Android"
+    assert by_recipient["other@example.com"].subject == "2 new stories: Android"
     assert Delivery.objects.count() == 5
 
     mail.outbox.clear()
@@ -161,7 +158,7 @@ def test_stories_older_than_the_follow_or_the_confirmation_are_not_sent(chips, a
     assert message.to == ["fan@example.com"]
     # Only through the follow that predates it: Android, not Chips.
     assert message.subject == "New on Android: Before the confirmation and the Chips follow"
-    assert "New on Android\n" in message.body
+    assert "because you follow Android\n" in message.body
 
 
 def test_articles_beyond_the_look_back_window_are_ignored(chips):
@@ -195,7 +192,7 @@ def test_daily_digest_once_per_digest_day(chips, android, time_machine):
     assert message.subject == "Your daily Conclave TechMedia digest: 2 new stories"
     assert "Saturday story" in message.body and "Monday story" in message.body
     reader.refresh_from_db()
-    assert reader.last_digest_at == monday_10
+    assert reader.last_daily_at == monday_10
     assert Delivery.objects.count() == 2
 
     story(chips, hours_ago=0, title="Monday lunch story")
@@ -234,7 +231,7 @@ def test_a_due_digest_with_nothing_new_sends_nothing_and_waits_for_the_next_day(
     assert [m.to for m in mail.outbox] == ([["phones@example.com"]] if other_news else [])
     mail.outbox.clear()
     reader.refresh_from_db()
-    assert reader.last_digest_at == tuesday_7  # today's digest is done, though empty
+    assert reader.last_daily_at == tuesday_7  # today's digest is done, though empty
 
     story(chips, hours_ago=0, title="Tuesday story")
     time_machine.move_to(tuesday_7 + datetime.timedelta(hours=1), tick=False)
@@ -286,16 +283,17 @@ def test_weekly_digest_every_seven_digest_days(chips, time_machine):
     assert message.subject == "Your weekly Conclave TechMedia digest: 2 new stories"
     assert "Your weekly digest" in html_of(message)
     reader.refresh_from_db()
-    assert reader.last_digest_at == datetime.datetime(2026, 3, 11, 6, 2, tzinfo=UTC)
+    assert reader.last_weekly_at == datetime.datetime(2026, 3, 11, 6, 2, tzinfo=UTC)
     run()
     assert len(mail.outbox) == 1
 
 
 def test_digest_cutoffs():
-    daily, weekly = due.digest_cutoffs(datetime.datetime(2026, 3, 11, 5, 59, tzinfo=UTC))
+    cutoffs = due.digest_cutoffs(datetime.datetime(2026, 3, 11, 5, 59, tzinfo=UTC))
+    daily, weekly = cutoffs["daily"], cutoffs["weekly"]
     assert daily == datetime.datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
     assert weekly == datetime.datetime(2026, 3, 4, 6, 0, tzinfo=UTC)
-    daily, _ = due.digest_cutoffs(datetime.datetime(2026, 3, 11, 6, 0, tzinfo=UTC))
+    daily = due.digest_cutoffs(datetime.datetime(2026, 3, 11, 6, 0, tzinfo=UTC))["daily"]
     assert daily == datetime.datetime(2026, 3, 11, 6, 0, tzinfo=UTC)
 
 
@@ -332,14 +330,17 @@ def test_message_parts_links_image_and_unsubscribe_headers(chips, article_with_i
     assert not re.search(r'(src|href)="/', html)  # nothing relative
 
 
-def test_list_email_shows_matched_tags_per_story(chips, android):
+def test_list_email_groups_stories_by_the_follows_that_brought_them(chips, android):
     make_subscriber("reader@example.com", chips, android)
-    story(chips, hours_ago=2, title="Chip story")
-    story(android, hours_ago=1, title="Phone story")
+    story(chips, hours_ago=3, title="Chip story")
+    story(android, hours_ago=2, title="Phone story")
+    story(chips, android, hours_ago=1, title="Chip phone story")
     run()
     body = mail.outbox[0].body
-    assert "* Phone story\n  On Android" in body
-    assert "* Chip story\n  On Chips" in body
+    assert body.index("Because you follow Android and Chips\n\n* Chip phone story") < body.index(
+        "Because you follow Android\n\n* Phone story"
+    )
+    assert "Because you follow Chips\n\n* Chip story" in body
     assert html_of(mail.outbox[0]).count(f'href="{SITE}/news/') >= 2
 
 
@@ -358,7 +359,7 @@ def test_dry_run_sends_and_records_nothing(chips):
     assert mail.outbox == []
     assert not Delivery.objects.exists()
     digest.refresh_from_db()
-    assert digest.last_digest_at is None
+    assert digest.last_daily_at is None
 
 
 @pytest.fixture
@@ -391,7 +392,7 @@ def test_a_send_failure_records_nothing_for_that_subscriber_and_the_next_run_ret
         f"{n}@example.com" for n in "abde"
     ]
     digest.refresh_from_db()
-    assert digest.last_digest_at is None  # still due
+    assert digest.last_daily_at is None  # still due
 
     failing_for.clear()
     mail.outbox.clear()

@@ -21,8 +21,8 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from articles.models import Article, Delivery, Subscriber
-from tests.factories import ArticleFactory, TagFactory
+from articles.models import Article, Correction, Delivery, Subscriber
+from tests.factories import ArticleFactory, AuthorFactory, TagFactory
 
 SITE = "https://news.example.com"
 
@@ -215,3 +215,60 @@ def test_an_address_no_mail_can_go_to_does_not_hold_up_the_others(smtp_server):
     assert message["To"] == "reader@example.com"
     assert "2 address(es) skipped" in output
     assert Delivery.objects.count() == 1
+
+
+def test_tag_daily_and_author_immediately_one_alert_no_repeat_and_the_correction_once(
+    client, smtp_server, time_machine
+):
+    """Issue 19's case through the real pages and SMTP: one address follows a tag daily and an author
+    immediately; a story by that author with that tag gives exactly one immediate email; the next
+    digest does not repeat it; a correction to it arrives once, in the next email."""
+    monday_10 = datetime.datetime(2026, 3, 9, 10, 0, tzinfo=datetime.UTC)
+    time_machine.move_to(monday_10, tick=True)
+    chips = TagFactory(name="Chips", slug="chips", show_early=True)
+    ada = AuthorFactory(name="Ada Brooks", slug="ada-brooks")
+    publish(title="Ada's earlier story", authors=[ada])  # her page, and so her follow box, exist
+    reader = follow_through_the_site(client, smtp_server, "reader@example.com", [chips], "daily")
+
+    response = client.post(
+        reverse("articles:author-follow", args=[ada.slug]), {"email": reader.email, "frequency": "immediate"}
+    )
+    assert response.status_code == 200
+    [(_, settings_mail)] = smtp_server.take()  # already subscribed: the settings link, Ada offered
+    manage_link = re.search(rf"{SITE}(/follow/manage/[^\s]+)", text_of(settings_mail)).group(1)
+    assert manage_link.endswith("?add=author:ada-brooks&frequency=immediate")
+    page = client.get(manage_link)
+    assert 'value="author:ada-brooks" selected' in page.content.decode()
+    response = client.post(
+        manage_link.split("?")[0], {"add": "author:ada-brooks", "add_frequency": "immediate"}
+    )
+    assert response.status_code == 302
+    assert dict(reader.follows.values_list("tag__slug", "frequency").filter(tag__isnull=False)) == {
+        "chips": "daily"
+    }
+    assert reader.follows.get(author=ada).frequency == "immediate"
+
+    story = publish(chips, title="Ada on chips", authors=[ada])
+    send()
+    [(recipients, alert)] = smtp_server.take()
+    assert recipients == ("reader@example.com",)
+    assert alert["Subject"] == "New from Ada Brooks: Ada on chips"
+    send()
+    assert smtp_server.take() == []
+
+    time_machine.move_to(monday_10 + datetime.timedelta(days=1), tick=True)  # Tuesday's digest is due
+    send()
+    assert smtp_server.take() == []  # nothing new: the story went out already
+    assert Subscriber.objects.get().last_daily_at is not None
+
+    Correction.objects.create(article=story, note="The fab is in Oregon, not Ohio.")
+    send()
+    [(recipients, correction)] = smtp_server.take()
+    assert correction["Subject"] == "Correction: Ada on chips"
+    body = text_of(correction)
+    assert "The fab is in Oregon, not Ohio." in body and "corrected since we sent it" in body
+    assert "Ada on chips" in correction.get_body(("html",)).get_content()
+    time_machine.move_to(monday_10 + datetime.timedelta(days=2), tick=True)
+    send()
+    assert smtp_server.take() == []
+    assert Delivery.objects.filter(subscriber=reader).count() == 1

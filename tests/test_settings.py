@@ -43,3 +43,34 @@ def test_postgresql_and_redis_come_from_the_environment_with_persistent_connecti
     assert max_age == 60 and health_checks is True
     assert cache_backend == "django.core.cache.backends.redis.RedisCache"
     assert cache_location == "redis://cache.internal:6379/2"
+
+
+def test_an_email_service_from_the_environment_with_its_webhook_checked():
+    script = (
+        "import json; from django.conf import settings as s; print(json.dumps([s.EMAIL_BACKEND, s.ANYMAIL]))"
+    )
+    service = {
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "k" * 50,
+        "EMAIL_SERVICE": "mailgun",
+        "EMAIL_SERVICE_API_KEY": "key-123",
+        "EMAIL_SERVICE_API_URL": "https://api.eu.mailgun.net/v3",
+        "EMAIL_WEBHOOK_SECRET": "hook:s3cret",
+        "EMAIL_WEBHOOK_SIGNING_KEY": "signing-123",
+    }
+    result = manage("shell", "-c", script, **service)
+    assert result.returncode == 0, result.stderr
+    backend, anymail = json.loads(result.stdout.splitlines()[-1])
+    assert backend == "anymail.backends.mailgun.EmailBackend"
+    assert anymail == {
+        "MAILGUN_API_KEY": "key-123",
+        "MAILGUN_API_URL": "https://api.eu.mailgun.net/v3",
+        "WEBHOOK_SECRET": "hook:s3cret",
+        "MAILGUN_WEBHOOK_SIGNING_KEY": "signing-123",
+    }
+    # Without a webhook secret, the deployment check says bounces will not be received.
+    del service["EMAIL_WEBHOOK_SECRET"]
+    result = check_deploy(DJANGO_ALLOWED_HOSTS="news.example.com", **service)
+    assert "conclave.W004" in result.stdout + result.stderr
+    result = manage("check", **{**service, "EMAIL_SERVICE": "mailchimp"})
+    assert result.returncode != 0 and "EMAIL_SERVICE='mailchimp' is not one of" in result.stderr

@@ -26,7 +26,7 @@ def test_subscriber_list_is_searchable_and_shows_follows(editor_client, db):
     url = reverse("admin:articles_subscriber_changelist")
     content = editor_client.get(url, {"q": "ada"}).content.decode()
     assert "ada@example.com" in content and "bo@example.com" not in content
-    assert "AI, Chips" in content
+    assert "Tag AI (immediate); Tag Chips (immediate)" in content
     content = editor_client.get(url, {"q": "chips"}).content.decode()
     assert "ada@example.com" in content and "bo@example.com" in content
 
@@ -55,9 +55,9 @@ def test_csv_export_lists_confirmed_subscribers_only_and_defuses_formulas(editor
     )
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0] == ["email", "frequency", "confirmed_at", "tags"]
+    assert rows[0] == ["email", "confirmed_at", "follows"]
     assert [row[0] for row in rows[1:]] == ["'=cmd@example.com", "ada@example.com"]
-    assert rows[2][3] == "AI"
+    assert rows[2][2] == "Tag AI (immediate)"
 
 
 def test_deleting_a_subscriber_removes_follows_deliveries_and_pending_requests(editor_client, db):

@@ -3,36 +3,39 @@ notification run."""
 
 import logging
 import re
+import secrets
 import smtplib
+from dataclasses import dataclass
 from email.errors import MessageError
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils.html import escape
 
 from articles.following.addresses import address_hash
+from articles.following.targets import Followable
 from articles.following.tokens import CONFIRM_DAYS, confirm_url, follow_url
-from articles.models import Subscriber
 
 logger = logging.getLogger(__name__)
 
-Frequency = Subscriber.Frequency
 
-
-def send_follow_mail(tag, email, token, subscriber):
+def send_follow_mail(target, email, token, subscriber, frequency):
     """A new or pending address gets its request's confirmation link; a subscribed one, its settings link
-    with the tag ready to add: the change waits for the owner of the mailbox."""
+    with the target (a Tag, Author, Section or Article) ready to add at the frequency asked: the change
+    waits for the owner of the mailbox."""
+    target = Followable(target)
     confirmed = subscriber is not None
-    name = " ".join(tag.name.split())
     if confirmed:
-        subject = f"Add {name} to your {settings.SITE_NAME} emails?"
-        link = f"{follow_url(subscriber, 'manage')}?{urlencode({'add': tag.slug})}"
+        subject = f"Add {target.short} to your {settings.SITE_NAME} emails?"
+        query = urlencode({"add": target.value, "frequency": frequency}, safe=":")
+        link = f"{follow_url(subscriber, 'manage')}?{query}"
     else:
-        subject = f"Confirm you want stories about {name}"
+        subject = f"Confirm you want {target.about}"
         link = confirm_url(token)
     context = {
-        "tag": tag,
+        "target": target,
         "link": link,
         "confirmed": confirmed,
         "site_name": settings.SITE_NAME,
@@ -43,14 +46,15 @@ def send_follow_mail(tag, email, token, subscriber):
         subject, render_to_string("emails/confirm_follow.txt", context), to=[email]
     )
     message.attach_alternative(render_to_string("emails/confirm_follow.html", context), "text/html")
+    label = target.log_name
     try:
         message.send()
     # The mail server's trouble, or the email package refusing the address after all. By its name only:
     # the exception's text may hold the address.
     except (smtplib.SMTPException, OSError, ValueError, MessageError) as exc:
-        logger.warning("Follow %s: mail to %s failed (%s)", tag.slug, address_hash(email), type(exc).__name__)
+        logger.warning("Follow %s: mail to %s failed (%s)", label, address_hash(email), type(exc).__name__)
         return
-    logger.info("Follow %s: mail sent to %s", tag.slug, address_hash(email))
+    logger.info("Follow %s: mail sent to %s", label, address_hash(email))
 
 
 def one_line(text):
@@ -67,46 +71,121 @@ def join_names(names, limit=3):
     return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _stories_count(count):
-    return f"{count} new {'story' if count == 1 else 'stories'}"
+def _count(count, one, many):
+    return f"{count} {one if count == 1 else many}"
 
 
-def subject_for(subscriber, matches):
-    if subscriber.frequency == Frequency.IMMEDIATE:
-        if len(matches) == 1:
-            story, tags = matches[0]
-            return one_line(f"New on {tags[0]['name']}: {story.title}")
-        names = sorted({tag["name"] for _, tags in matches for tag in tags}, key=str.lower)
-        return one_line(f"{_stories_count(len(matches))} on {join_names(names)}")
-    kind = "weekly" if subscriber.frequency == Frequency.WEEKLY else "daily"
-    return one_line(f"Your {kind} {settings.SITE_NAME} digest: {_stories_count(len(matches))}")
+def subject_for(owed):
+    stories, notes = owed.stories, owed.notes
+    if owed.digest:
+        extra = f" and {_count(len(notes), 'correction', 'corrections')}" if notes else ""
+        return one_line(
+            f"Your {owed.digest} {settings.SITE_NAME} digest: "
+            f"{_count(len(stories), 'new story', 'new stories')}{extra}"
+        )
+    if len(stories) == 1:
+        reason = owed.groups[0][0][0]
+        return one_line(
+            f"New {'from' if reason.kind == 'author' else 'on'} {reason.name}: {stories[0].title}"
+        )
+    if stories:
+        names = list(dict.fromkeys(reason.name for reasons, _ in owed.groups for reason in reasons))
+        return one_line(f"{_count(len(stories), 'new story', 'new stories')}: {join_names(names)}")
+    if len(notes) == 1:
+        note = notes[0][0]
+        return one_line(f"{note.label}: {note.title}")
+    return f"{len(notes)} corrections and updates to stories since we wrote"
 
 
-def build_message(subscriber, matches, connection=None):
-    """The alert or digest for one subscriber: text and HTML parts, one-click unsubscribe headers."""
-    unsubscribe_url = follow_url(subscriber, "unsubscribe")
-    digest = subscriber.frequency != Frequency.IMMEDIATE
+# What differs between two recipients of the same email: their address and their own links. Messages are
+# rendered once with these marks in place; each recipient's values replace them (for one message), or
+# the email service does, from its merge data (for a batch: articles.following.services).
+# A random part, so that no story's text can hold a mark.
+RECIPIENT_FIELDS = ("email", "manage_url", "unsubscribe_url")
+MARKS = {name: f"[[{name}-{secrets.token_hex(6)}]]" for name in RECIPIENT_FIELDS}
+
+
+@dataclass(frozen=True)
+class Content:
+    """One email as every recipient of it sees it, with RECIPIENT_FIELDS left as MARKS."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def content_key(owed):
+    """Two subscribers owed equal keys get the same email, bar their own fields."""
+    return (
+        owed.digest,
+        tuple((reasons, tuple(story.id for story in stories)) for reasons, stories in owed.groups),
+        tuple((note.id, via) for note, via in owed.notes),
+    )
+
+
+def render_content(owed):
+    stories = owed.stories
     context = {
         "site_name": settings.SITE_NAME,
         "site_url": settings.SITE_URL,
-        "subscriber": subscriber,
-        "items": [{"story": story, "tags": tags} for story, tags in matches],
-        "count": len(matches),
-        "manage_url": follow_url(subscriber, "manage"),
-        "unsubscribe_url": unsubscribe_url,
+        "groups": [
+            {
+                "because": join_names([reason.name for reason in reasons], limit=4),
+                "reasons": reasons,
+                "stories": group,
+            }
+            for reasons, group in owed.groups
+        ],
+        "single": stories[0] if len(stories) == 1 and not owed.digest else None,
+        "reasons": owed.groups[0][0] if len(stories) == 1 else (),
+        "count": len(stories),
+        "notes": [{"note": note, "sent": via == "sent"} for note, via in owed.notes],
+        "digest": owed.digest,
+        **MARKS,
     }
-    template = "emails/digest" if digest else "emails/notification"
+    return Content(
+        subject=subject_for(owed),
+        text=render_to_string("emails/notification.txt", context),
+        html=render_to_string("emails/notification.html", context),
+    )
+
+
+def recipient_fields(subscriber):
+    return {
+        "email": subscriber.email,
+        "manage_url": follow_url(subscriber, "manage"),
+        "unsubscribe_url": follow_url(subscriber, "unsubscribe"),
+    }
+
+
+def fill(template, values):
+    for name, value in values.items():
+        template = template.replace(MARKS[name], value)
+    return template
+
+
+def unsubscribe_headers(unsubscribe_url):
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",  # RFC 8058
+    }
+
+
+# RFC 3834: no vacation auto-replies, please.
+COMMON_HEADERS = {"Auto-Submitted": "auto-generated"}
+
+
+def build_message(subscriber, content, connection=None):
+    """One subscriber's alert or digest: text and HTML parts, one-click unsubscribe headers."""
+    values = recipient_fields(subscriber)
+    html_values = {name: escape(value) for name, value in values.items()}
     message = EmailMultiAlternatives(
-        subject=subject_for(subscriber, matches),
-        body=render_to_string(f"{template}.txt", context),
+        subject=content.subject,
+        body=fill(content.text, values),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[subscriber.email],
-        headers={
-            "List-Unsubscribe": f"<{unsubscribe_url}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",  # RFC 8058
-            "Auto-Submitted": "auto-generated",  # RFC 3834: no vacation auto-replies, please
-        },
+        headers={**unsubscribe_headers(values["unsubscribe_url"]), **COMMON_HEADERS},
         connection=connection,
     )
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    message.attach_alternative(fill(content.html, html_values), "text/html")
     return message

@@ -42,27 +42,55 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 
+from anymail.exceptions import AnymailRecipientsRefused
+from anymail.message import AnymailMessage
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.html import escape
 
-from articles.following import due
 from articles.following.addresses import address_hash, is_mailable
-from articles.following.due import candidate_stories, due_subscribers, matching_stories
-from articles.following.emails import build_message, subject_for
+from articles.following.bounces import suppress
+from articles.following.due import (
+    DIGESTS,
+    Candidates,
+    FollowRow,
+    digest_cutoffs,
+    due_frequencies,
+    due_subscribers,
+    owed_to,
+)
+from articles.following.emails import (
+    COMMON_HEADERS,
+    MARKS,
+    build_message,
+    content_key,
+    recipient_fields,
+    render_content,
+    unsubscribe_headers,
+)
+from articles.following.services import batching
 from articles.following.tokens import CONFIRM_MAX_AGE
-from articles.models import Delivery, Follow, FollowRequest, Subscriber
+from articles.models import (
+    FOLLOW_KINDS,
+    Delivery,
+    Follow,
+    FollowRequest,
+    NoteDelivery,
+    Subscriber,
+    Suppression,
+)
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500  # subscribers read per query
+BATCH_SIZE = 1000  # subscribers read per query: a whole batch call of the services that take one
 MESSAGES_PER_CONNECTION = 100  # many mail servers cap the messages of one SMTP session
 MAX_CONSECUTIVE_FAILURES = 10
 EMAIL_TIMEOUT = 30  # seconds, when settings.EMAIL_TIMEOUT is not set: a hung server must not hang the run
-PROGRESS_EVERY = 100
-
-Frequency = Subscriber.Frequency
+PROGRESS_EVERY = 1000
+CONTENT_CACHE = 1000  # rendered emails kept in a run, for subscribers owed the same
 
 
 class MailServerUnavailable(Exception):
@@ -112,10 +140,13 @@ class _Mailer:
 class Summary:
     subscribers: int = 0  # subscribers whose turn it was, looked at
     emails: int = 0  # emails sent (or, in a dry run, that would be sent)
+    calls: int = 0  # calls to the mail server or service that sent them
     stories: int = 0  # Delivery rows written
+    notes: int = 0  # NoteDelivery rows written
     failed: int = 0
     skipped: int = 0  # held by a concurrent run, unsubscribed or changed meanwhile
     unmailable: int = 0  # addresses no message can be addressed to (skipped, logged)
+    refused: int = 0  # addresses the email service refused: suppressed
     expired_requests: int = 0  # follow requests deleted, their links expired
     empty_digests: int = 0  # due digests with nothing new (closed, nothing sent)
     stopped_early: bool = False
@@ -130,38 +161,58 @@ class _Skip(Exception):
     pass
 
 
-def _deliver(subscriber, matches, message, mailer, now):
-    """Record and send in one transaction: the rows commit only if the mail server took the message."""
-    with transaction.atomic():
-        current = (
-            Subscriber.objects.select_for_update(skip_locked=True)
-            .filter(pk=subscriber.pk, confirmed_at__isnull=False)
-            .values_list("email", "frequency")
-            .first()
-        )
-        if current != (subscriber.email, subscriber.frequency):
-            raise _Skip  # held by another run (PostgreSQL), or unsubscribed or changed since read
-        Delivery.objects.bulk_create(
-            Delivery(subscriber_id=subscriber.pk, article_id=story.id) for story, _ in matches
-        )
-        if subscriber.frequency != Frequency.IMMEDIATE:
-            Subscriber.objects.filter(pk=subscriber.pk).update(last_digest_at=now)
-        mailer.send(message)
-
-
-def _batch_lookups(subscriber_ids, since):
-    """The follows {subscriber id: [(tag id, followed at)]} and recent deliveries {subscriber id: {article
-    ids}} of a batch of subscribers: two queries, plain tuples (no model instances to hold on to)."""
-    follows, delivered = {}, {}
-    rows = Follow.objects.filter(subscriber_id__in=subscriber_ids).values_list(
-        "subscriber_id", "tag_id", "created_at"
+def _record(outgoing, now):
+    """The Delivery and NoteDelivery rows of these (subscriber, owed), and the digest periods they close.
+    The unique constraints refuse a row another run wrote first (IntegrityError)."""
+    Delivery.objects.bulk_create(
+        Delivery(subscriber_id=subscriber.pk, article_id=story.id)
+        for subscriber, owed in outgoing
+        for story in owed.stories
     )
-    for subscriber_id, tag_id, created_at in rows:
-        follows.setdefault(subscriber_id, []).append((tag_id, created_at))
-    rows = Delivery.objects.filter(subscriber_id__in=subscriber_ids, article__published_at__gte=since)
-    for subscriber_id, article_id in rows.values_list("subscriber_id", "article_id"):
-        delivered.setdefault(subscriber_id, set()).add(article_id)
-    return follows, delivered
+    NoteDelivery.objects.bulk_create(
+        NoteDelivery(subscriber_id=subscriber.pk, correction_id=note_id)
+        for subscriber, owed in outgoing
+        for note_id in owed.note_ids
+    )
+    for frequency in DIGESTS:
+        closing = [subscriber.pk for subscriber, owed in outgoing if frequency in owed.closes]
+        if closing:
+            Subscriber.objects.filter(pk__in=closing).update(**{f"last_{frequency}_at": now})
+
+
+def _claim(outgoing):
+    """Lock these subscribers' rows for this transaction; return those still there, unchanged and not
+    held by another run (PostgreSQL's SKIP LOCKED; elsewhere the unique constraints decide)."""
+    current = dict(
+        Subscriber.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=[subscriber.pk for subscriber, _ in outgoing], confirmed_at__isnull=False)
+        .values_list("pk", "email")
+    )
+    return [
+        (subscriber, owed) for subscriber, owed in outgoing if current.get(subscriber.pk) == subscriber.email
+    ]
+
+
+def _batch_lookups(subscriber_ids, candidates):
+    """For a batch of subscribers, three queries of plain tuples: their follows {id: [FollowRow]}, the
+    candidate and noted stories they were sent {id: {article id: sent_at}}, and the candidate notes
+    they were sent {id: {note id}}."""
+    follows, delivered, notes_sent = {}, {}, {}
+    rows = Follow.objects.filter(subscriber_id__in=subscriber_ids).values_list(
+        "subscriber_id", *(f"{kind}_id" for kind in FOLLOW_KINDS), "frequency", "created_at"
+    )
+    for subscriber_id, *targets, frequency, created_at in rows:
+        kind, target_id = next((kind, id) for kind, id in zip(FOLLOW_KINDS, targets, strict=True) if id)
+        follows.setdefault(subscriber_id, []).append(FollowRow(kind, target_id, frequency, created_at))
+    rows = Delivery.objects.filter(subscriber_id__in=subscriber_ids, article_id__in=candidates.article_ids)
+    for subscriber_id, article_id, sent_at in rows.values_list("subscriber_id", "article_id", "sent_at"):
+        delivered.setdefault(subscriber_id, {})[article_id] = sent_at
+    note_ids = [note.id for notes in candidates.notes_by_article.values() for note in notes]
+    if note_ids:
+        rows = NoteDelivery.objects.filter(subscriber_id__in=subscriber_ids, correction_id__in=note_ids)
+        for subscriber_id, note_id in rows.values_list("subscriber_id", "correction_id"):
+            notes_sent.setdefault(subscriber_id, set()).add(note_id)
+    return follows, delivered, notes_sent
 
 
 def _batches(queryset):
@@ -177,10 +228,20 @@ def _batches(queryset):
         last_pk = batch[-1].pk
 
 
-def send_due_notifications(stdout=None, dry_run=False, now=None):
-    """Send every alert and digest that is due; return a Summary. See the module docstring."""
+def suppress_refused(emails, detail):
+    """Addresses the email service refused to send to: no more email until an editor lifts it."""
+    for email in emails:
+        suppress(email, Suppression.Reason.REJECTED, detail)
+
+
+def send_due_notifications(stdout=None, dry_run=False, now=None, part=(1, 1)):
+    """Send every alert and digest that is due; return a Summary. See the module docstring.
+
+    part=(k, n): only the k-th of n parts of the subscribers (by id), so that n runs side by side share
+    the work instead of meeting on each row. Runs that overlap anyway still send nothing twice.
+    """
     now = now or timezone.now()
-    run = _Run(stdout, dry_run, now)
+    run = _Run(stdout, dry_run, now, part)
     try:
         run.send_all()
     except _Stop:
@@ -195,11 +256,13 @@ class _Stop(Exception):
 
 
 class _Run:
-    def __init__(self, stdout, dry_run, now):
-        self.stdout, self.dry_run, self.now = stdout, dry_run, now
+    def __init__(self, stdout, dry_run, now, part):
+        self.stdout, self.dry_run, self.now, self.part = stdout, dry_run, now, part
         self.summary = Summary()
         self.mailer = _Mailer()
+        self.batching = batching()
         self.consecutive_failures = 0
+        self.contents = {}
 
     def say(self, line):
         if self.stdout is not None:
@@ -211,76 +274,215 @@ class _Run:
                 created_at__lt=self.now - datetime.timedelta(seconds=CONFIRM_MAX_AGE)
             )
             self.summary.expired_requests, _ = expired.delete()
-        by_tag = candidate_stories(self.now)
-        subscribers = due_subscribers(self.now).only(
-            "id", "email", "frequency", "confirmed_at", "last_digest_at", "link_key"
+        candidates = Candidates(self.now)
+        number, parts = self.part
+        subscribers = due_subscribers(self.now)
+        if parts > 1:
+            subscribers = subscribers.alias(part=F("pk") % parts).filter(part=number - 1)
+        subscribers = subscribers.only(
+            "id", "email", "confirmed_at", "last_daily_at", "last_weekly_at", "link_key"
         )
-        if not by_tag:
-            # Nothing new anywhere: no alerts, and every due digest is empty. One query closes them all.
-            digests = subscribers.exclude(frequency=Frequency.IMMEDIATE)
-            if not self.dry_run:
-                self.summary.empty_digests = digests.update(last_digest_at=self.now)
-            self.say("No new stories on followed tags.")
+        if not candidates:
+            self.close_empty_digests(subscribers)
+            self.say("No new stories or notes for anyone who follows them.")
             return
+        cutoffs = digest_cutoffs(self.now)
         total = subscribers.count()
         self.say(f"{total} subscriber(s) to check.")
-        since = self.now - datetime.timedelta(days=due.LOOKBACK_DAYS)
         for batch in _batches(subscribers):
-            follows, delivered = _batch_lookups([subscriber.pk for subscriber in batch], since)
-            empty_digests = []
+            follows, delivered, notes_sent = _batch_lookups(
+                [subscriber.pk for subscriber in batch], candidates
+            )
+            outgoing, closing = [], {frequency: [] for frequency in DIGESTS}
             for subscriber in batch:
-                self.summary.subscribers += 1
-                matches = matching_stories(
-                    subscriber, follows.get(subscriber.pk, ()), by_tag, delivered.get(subscriber.pk, ())
+                owed = owed_to(
+                    subscriber,
+                    follows.get(subscriber.pk, ()),
+                    candidates,
+                    delivered.get(subscriber.pk, {}),
+                    notes_sent.get(subscriber.pk, ()),
+                    due_frequencies(subscriber, cutoffs),
                 )
-                if matches:
-                    self.send_one(subscriber, matches)
-                elif subscriber.frequency != Frequency.IMMEDIATE:
-                    empty_digests.append(subscriber.pk)
-                if self.summary.subscribers % PROGRESS_EVERY == 0:
-                    self.say(f"  {self.summary.subscribers}/{total} checked, {self.summary.emails} sent")
-            if empty_digests and not self.dry_run:
-                # Due, nothing new: the period is done; a story published later waits for the next one.
-                Subscriber.objects.filter(pk__in=empty_digests).update(last_digest_at=self.now)
-            self.summary.empty_digests += len(empty_digests)
+                if owed.groups or owed.notes:
+                    outgoing.append((subscriber, owed))
+                elif owed.closes:
+                    # Due, nothing new: the period is done; a story published later waits for the next.
+                    self.summary.empty_digests += 1
+                    for frequency in owed.closes:
+                        closing[frequency].append(subscriber.pk)
+            self.summary.subscribers += len(batch)
+            if not self.dry_run:
+                for frequency, pks in closing.items():
+                    Subscriber.objects.filter(pk__in=pks).update(**{f"last_{frequency}_at": self.now})
+            self.send(outgoing)
+            self.say(f"  {self.summary.subscribers}/{total} checked, {self.summary.emails} sent")
 
-    def send_one(self, subscriber, matches):
-        summary = self.summary
-        if not is_mailable(subscriber.email):
+    def close_empty_digests(self, subscribers):
+        """Nothing new anywhere: no alerts, and every due digest is empty. A query per digest closes them."""
+        cutoffs = digest_cutoffs(self.now)
+        for frequency in DIGESTS:
+            due = subscribers.filter(follows__frequency=frequency).filter(
+                Q(**{f"last_{frequency}_at__lt": cutoffs[frequency]})
+                | Q(**{f"last_{frequency}_at__isnull": True, "confirmed_at__lt": cutoffs[frequency]})
+            )
+            if self.dry_run:
+                self.summary.empty_digests += due.distinct().count()
+            else:
+                self.summary.empty_digests += Subscriber.objects.filter(pk__in=due.values("pk")).update(
+                    **{f"last_{frequency}_at": self.now}
+                )
+
+    def content(self, owed):
+        key = content_key(owed)
+        content = self.contents.get(key)
+        if content is None:
+            if len(self.contents) >= CONTENT_CACHE:
+                self.contents.clear()  # a run's memory stays flat, however varied its emails
+            content = self.contents[key] = render_content(owed)
+        return content
+
+    def send(self, outgoing):
+        mailable = []
+        for subscriber, owed in outgoing:
+            if is_mailable(subscriber.email):
+                mailable.append((subscriber, owed))
+                continue
             # Never the address itself, in the output or the log: it may hold line breaks.
-            summary.unmailable += 1
+            self.summary.unmailable += 1
             self.say(f"  SKIPPED subscriber {subscriber.pk}: no mail can be addressed to it as written")
             logger.warning(
                 "Subscriber %s (%s): the address cannot be mailed as written; skipped",
                 subscriber.pk,
                 address_hash(subscriber.email),
             )
-            return
         if self.dry_run:
-            slugs = ", ".join(story.slug for story, _ in matches)
-            self.say(f"  would send to {subscriber.email}: {subject_for(subscriber, matches)} [{slugs}]")
+            for subscriber, owed in mailable:
+                slugs = ", ".join(
+                    [story.slug for story in owed.stories] + [f"note {id}" for id in owed.note_ids]
+                )
+                self.say(f"  would send to {subscriber.email}: {self.content(owed).subject} [{slugs}]")
+                self.counted([(subscriber, owed)])
+        elif self.batching is None:
+            for subscriber, owed in mailable:
+                self.send_one(subscriber, owed)
         else:
-            try:
-                message = build_message(subscriber, matches)
-                _deliver(subscriber, matches, message, self.mailer, self.now)
-            except (_Skip, IntegrityError):
-                summary.skipped += 1
-                return
-            except Exception as exc:
-                self.failed(subscriber, exc)
-                return
-        self.consecutive_failures = 0
-        summary.emails += 1
-        summary.stories += len(matches)
+            groups = {}
+            for subscriber, owed in mailable:
+                groups.setdefault(content_key(owed), []).append((subscriber, owed))
+            for group in groups.values():
+                for start in range(0, len(group), self.batching.limit):
+                    self.send_batch(group[start : start + self.batching.limit])
 
-    def failed(self, subscriber, exc):
+    def counted(self, sent):
+        self.consecutive_failures = 0
+        self.summary.emails += len(sent)
+        self.summary.stories += sum(len(owed.stories) for _, owed in sent)
+        self.summary.notes += sum(len(owed.note_ids) for _, owed in sent)
+
+    def send_one(self, subscriber, owed):
+        """Record and send in one transaction: the rows commit only if the mail server took the message."""
+        try:
+            message = build_message(subscriber, self.content(owed))
+            with transaction.atomic():
+                if not _claim([(subscriber, owed)]):
+                    raise _Skip
+                _record([(subscriber, owed)], self.now)
+                self.summary.calls += 1
+                self.mailer.send(message)
+        except (_Skip, IntegrityError):
+            self.summary.skipped += 1
+            return
+        except AnymailRecipientsRefused as exc:
+            suppress_refused([subscriber.email], str(exc))
+            self.summary.refused += 1
+            return
+        except Exception as exc:
+            self.failed([subscriber.email], exc)
+            return
+        self.counted([(subscriber, owed)])
+
+    def send_batch(self, chunk):
+        """One call for many recipients of the same email, recorded as one transaction: the rows of the
+        whole call commit only if the service took it; recipients it refused are taken out again."""
+        try:
+            with transaction.atomic():
+                claimed = _claim(chunk)
+                self.summary.skipped += len(chunk) - len(claimed)
+                if not claimed:
+                    return
+                _record(claimed, self.now)
+                message = self.batch_message(claimed)
+                self.summary.calls += 1
+                self.mailer.send(message)
+                refused = self.refused_in(message, claimed)
+                if refused:
+                    self.take_back(refused)
+                    claimed = [
+                        (subscriber, owed) for subscriber, owed in claimed if subscriber not in refused
+                    ]
+        except IntegrityError:
+            # Another run recorded one of them meanwhile: each goes on its own, where that one is skipped.
+            for subscriber, owed in chunk:
+                self.send_one(subscriber, owed)
+            return
+        except AnymailRecipientsRefused as exc:
+            suppress_refused([subscriber.email for subscriber, _ in chunk], str(exc))
+            self.summary.refused += len(chunk)
+            return
+        except Exception as exc:
+            self.failed([subscriber.email for subscriber, _ in chunk], exc)
+            return
+        self.counted(claimed)
+
+    def batch_message(self, claimed):
+        content = self.content(claimed[0][1])
+        syntax = self.batching.field
+        text, html = content.text, content.html
+        for name, mark in MARKS.items():
+            text = text.replace(mark, syntax.format(name))
+            html = html.replace(mark, syntax.format(f"{name}_html"))
+        message = AnymailMessage(
+            subject=content.subject,
+            body=text,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[subscriber.email for subscriber, _ in claimed],
+            headers=dict(COMMON_HEADERS),
+        )
+        message.attach_alternative(html, "text/html")
+        message.merge_data, message.merge_headers = {}, {}
+        for subscriber, _ in claimed:
+            values = recipient_fields(subscriber)
+            values.update({f"{name}_html": escape(value) for name, value in list(values.items())})
+            message.merge_data[subscriber.email] = values
+            message.merge_headers[subscriber.email] = unsubscribe_headers(values["unsubscribe_url"])
+        return message
+
+    def refused_in(self, message, claimed):
+        """The subscribers of this batch the service refused (anymail's per-recipient status)."""
+        statuses = getattr(message, "anymail_status", None)
+        if statuses is None or not statuses.recipients:
+            return set()
+        return {
+            subscriber
+            for subscriber, _ in claimed
+            if getattr(statuses.recipients.get(subscriber.email), "status", None) in ("rejected", "invalid")
+        }
+
+    def take_back(self, refused):
+        ids = [subscriber.pk for subscriber in refused]
+        Delivery.objects.filter(subscriber_id__in=ids, sent_at__gte=self.now).delete()
+        NoteDelivery.objects.filter(subscriber_id__in=ids, sent_at__gte=self.now).delete()
+        suppress_refused([subscriber.email for subscriber in refused], "refused in a batch send")
+        self.summary.refused += len(refused)
+
+    def failed(self, emails, exc):
         summary = self.summary
-        summary.failed += 1
+        summary.failed += len(emails)
         self.consecutive_failures += 1
         error = f"{type(exc).__name__}: {exc}"
-        if len(summary.failures) < 20:
-            summary.failures.append((subscriber.email, error))
-        self.say(f"  FAILED {subscriber.email}: {error}")
+        for email in emails[: max(0, 20 - len(summary.failures))]:
+            summary.failures.append((email, error))
+        self.say(f"  FAILED {emails[0]}{f' and {len(emails) - 1} more' if len(emails) > 1 else ''}: {error}")
         if isinstance(exc, MailServerUnavailable):
             summary.stopped_early = True
             self.say("  The mail server is unreachable: stopping; the next run resumes.")

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from articles.links import absolute
-from articles.models import FollowRequest, Subscriber
+from articles.models import FOLLOW_KINDS, FollowRequest, Subscriber
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600  # a week to click the confirmation link
 LINK_PURPOSES = ("manage", "unsubscribe")  # the subscriber's own links; confirmation links name a request
@@ -23,11 +23,15 @@ def token_digest(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def new_request(tag, email, frequency):
-    """Record a request to follow `tag`; return it with the token of its confirmation link (not stored)."""
+def new_request(target, email, frequency):
+    """Record a request to follow `target` (a Tag, Author, Section or Article); return it with the token of
+    its confirmation link (not stored)."""
     token = secrets.token_urlsafe(32)
     follow_request = FollowRequest.objects.create(
-        email=email, tag=tag, frequency=frequency, token_digest=token_digest(token)
+        email=email,
+        frequency=frequency,
+        token_digest=token_digest(token),
+        **FollowRequest.target_filter(target),
     )
     return follow_request, token
 
@@ -36,7 +40,7 @@ def find_request(token):
     """The follow request a confirmation token names, or None when it is unknown or over a week old."""
     since = timezone.now() - datetime.timedelta(seconds=CONFIRM_MAX_AGE)
     return (
-        FollowRequest.objects.select_related("tag")
+        FollowRequest.objects.select_related(*FOLLOW_KINDS)
         .filter(token_digest=token_digest(token), created_at__gte=since)
         .first()
     )

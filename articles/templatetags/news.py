@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from articles import context_processors, figures, teasers
+from articles.following.targets import Followable
 from articles.links import absolute
 from conclave import pagecache
 
@@ -69,6 +70,13 @@ def site_footer(context):
         context_processors.NAV_CACHE_SECONDS,
         exact=True,  # the archive link purges the footer's key, and says until when it holds
     )
+
+
+@register.inclusion_tag("includes/follow_box.html")
+def follow_box(subject):
+    """The follow box of a tag, author, section or story page: the same for every reader (no CSRF token),
+    as those pages may come from a shared cache."""
+    return {"target": Followable(subject)}
 
 
 @register.simple_tag

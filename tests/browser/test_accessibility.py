@@ -42,7 +42,11 @@ def public_pages():
         )
     draft = ArticleFactory(title="Draft: the next foundry", status=Article.Status.DRAFT)
     subscriber = Subscriber.objects.create(email="reader@example.com", confirmed_at=timezone.now())
-    subscriber.follows.create(tag=tag)
+    subscriber.follows.create(tag=tag, frequency="daily")
+    # One follow of each kind, so the settings page shows every group.
+    subscriber.follows.create(author=story.authors.first(), frequency="weekly")
+    subscriber.follows.create(section=story.section)
+    subscriber.follows.create(article=story)
     _, confirm_token = tokens.new_request(tag, "new@example.com", "daily")
     published = story.published_at
     return {
@@ -62,6 +66,8 @@ def public_pages():
         "search, empty": "/search/",
         "follow confirm": relative(tokens.confirm_url(confirm_token)),
         "follow manage": relative(tokens.follow_url(subscriber, "manage")),
+        "follow manage, a story offered": relative(tokens.follow_url(subscriber, "manage"))
+        + f"?add=article:{Article.objects.get(slug='quantix-q3-accelerator-teardown').slug}&frequency=daily",
         "unsubscribe": relative(tokens.follow_url(subscriber, "unsubscribe")),
         "follow, bad link": "/follow/confirm/not-a-real-token/",
         "not found": "/no-such-page/",

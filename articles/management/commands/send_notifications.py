@@ -1,12 +1,27 @@
+import argparse
+
 from django.core.management.base import BaseCommand, CommandError
 
 from articles.following.sending import send_due_notifications
 
 
+def part(value):
+    """'K/N' with 1 <= K <= N."""
+    try:
+        number, parts = (int(side) for side in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not K/N, e.g. 2/4") from None
+    if not 1 <= number <= parts:
+        raise argparse.ArgumentTypeError(f"{value!r}: K must be between 1 and N")
+    return number, parts
+
+
 class Command(BaseCommand):
     help = (
-        "Email followers what is due: immediate alerts for new stories on the tags they follow, and "
-        "daily or weekly digests. Safe to run often (e.g. every 5 minutes from cron): nothing is sent twice."
+        "Email followers what is due: alerts for new stories on the tags, authors and sections they follow "
+        "immediately, daily or weekly digests of the others, and corrections to stories they were sent or "
+        "follow. Safe to run often (e.g. every 5 minutes from cron), and several at once: nothing is sent "
+        "twice."
     )
 
     def add_arguments(self, parser):
@@ -14,11 +29,24 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Print who would get what; send and record nothing."
         )
 
-    def handle(self, *args, dry_run=False, **options):
-        summary = send_due_notifications(stdout=self.stdout, dry_run=dry_run)
+        parser.add_argument(
+            "--part",
+            type=part,
+            default=(1, 1),
+            metavar="K/N",
+            help="Only the K-th of N parts of the subscribers: N runs side by side (--part 1/N … N/N) "
+            "share a big send instead of meeting on each row.",
+        )
+
+    def handle(self, *args, dry_run=False, part=(1, 1), **options):
+        summary = send_due_notifications(stdout=self.stdout, dry_run=dry_run, part=part)
         verb = "Would send" if dry_run else "Sent"
         stories = "story" if summary.stories == 1 else "stories"
+        notes = f" and {summary.notes} correction(s)" if summary.notes else ""
+        calls = f" in {summary.calls} call(s)" if summary.calls != summary.emails else ""
         skipped = f"; {summary.skipped} skipped (busy or changed meanwhile)" if summary.skipped else ""
+        if summary.refused:
+            skipped += f"; {summary.refused} address(es) refused by the email service (suppressed)"
         if summary.unmailable:
             skipped += (
                 f"; {summary.unmailable} address(es) skipped that no mail can go to as written "
@@ -31,8 +59,9 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             self.style.SUCCESS(
-                f"{verb} {summary.emails} email(s) with {summary.stories} {stories} to {summary.subscribers} "
-                f"due subscriber(s); {summary.empty_digests} digest(s) had nothing new{skipped}.{expired}"
+                f"{verb} {summary.emails} email(s){calls} with {summary.stories} {stories}{notes} to "
+                f"{summary.subscribers} due subscriber(s); {summary.empty_digests} digest(s) had nothing "
+                f"new{skipped}.{expired}"
             )
         )
         if not summary.ok:
