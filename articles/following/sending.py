@@ -2,39 +2,47 @@
 `send_due_notifications()`, which sends every alert and digest that is due (articles.following.due).
 
 Delivery guarantees
-    A Delivery row per (subscriber, article), under a unique constraint, is the record of what was
-    sent. For each subscriber, in one database transaction: lock the subscriber row, insert its
-    Delivery rows (and move last_digest_at), hand the one email to the mail server, commit. If the
-    server refuses the message or the connection fails, the transaction rolls back: nothing is
-    recorded for that subscriber and the next run tries again (at-least-once). A second run at the
-    same time skips a subscriber whose row is locked (PostgreSQL), and the unique constraint refuses
-    rows already written, so two runs never send the same story to the same reader.
+    A Delivery row per (subscriber, article) and a NoteDelivery row per (subscriber, note), under
+    unique constraints, are the record of what was sent. For each email, in one database transaction:
+    lock the subscriber row, insert its rows (and close the digest periods it ends), hand the email to
+    the mail server, commit. If the server refuses the message or the connection fails, the
+    transaction rolls back: nothing is recorded for that subscriber and the next run tries again
+    (at-least-once). A second run at the same time skips a subscriber whose row is locked
+    (PostgreSQL), and the unique constraints refuse rows already written, so two runs never send the
+    same story or note to the same reader.
+
+    Through a service that takes batches (services.py), one call carries up to its limit of recipients
+    of the same email, and one transaction holds the whole call: every recipient's rows commit if the
+    service took the call, none if it did not; recipients it refused one by one are taken out again
+    and suppressed.
 
     The one remaining gap is deliberate: if the process dies (or the database commit fails, or the
     server's "250 OK" is lost to a timeout) after the mail server took a message but before the
-    commit, that one message is sent again by the next run. The alternative, committing the rows
-    before sending, would instead lose that message silently. A rare duplicate is the better failure
-    for a news alert, and it is bounded: only one message is ever in flight, so one crash can repeat
-    at most one email.
+    commit, that message is sent again by the next run. The alternative, committing the rows before
+    sending, would instead lose it silently. A rare duplicate is the better failure for a news alert,
+    and it is bounded: one message (one batch call, through a service) is in flight at a time, so one
+    crash can repeat at most that.
 
     A message the server refuses (a bad mailbox, a 5xx on DATA) does not stop the run: the others are
     still sent and recorded, failures are listed, and the command exits non-zero. An address no message
     can be addressed to (control or format characters, a domain IDNA cannot encode: stored before the
     follow form refused them) is skipped and logged, by subscriber id, at every run; it is not a
-    failure, as no later run can do better: an editor deletes it. When no connection
-    can be opened at all, or after MAX_CONSECUTIVE_FAILURES failures in a row, the mail server is
-    taken to be down and the run stops early; the next run carries on from what is recorded.
+    failure, as no later run can do better: an editor deletes it. When no connection can be opened at
+    all, or after MAX_CONSECUTIVE_FAILURES failures in a row, the mail server is taken to be down and
+    the run stops early; the next run carries on from what is recorded.
 
 Housekeeping
     Each run deletes follow requests older than their confirmation links (a week): confirmed or not,
-    nothing can use them any more.
+    nothing can use them any more. `prune_subscribers` deletes the rest in its time (retention.py).
 
 Cost
-    Candidate articles and their tags are read once per run (two queries), then subscribers in keyset
-    batches of BATCH_SIZE with their follows and recent deliveries (three queries a batch), then a
-    constant handful of statements per email sent (lock, insert, digest update). One mail connection
-    is reused for MESSAGES_PER_CONNECTION messages, then reopened. Apart from the candidate stories,
-    nothing is held beyond one batch.
+    Candidate stories, notes and the names of what they are about are read once per run (due.py),
+    then subscribers in keyset batches of BATCH_SIZE with their follows, deliveries and note
+    deliveries of the candidates (three or four queries a batch), then a constant handful of
+    statements per email or batch call sent (lock, insert, digest update). Each distinct email is
+    rendered once (CONTENT_CACHE), with marks where each recipient's address and links go. One mail
+    connection is reused for MESSAGES_PER_CONNECTION messages, then reopened. Apart from the
+    candidates, nothing is held beyond one batch.
 """
 
 import contextlib
