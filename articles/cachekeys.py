@@ -34,6 +34,7 @@ RELATED_LAG_SECONDS = 600
 
 # What a card (a teaser in a listing) shows of a story: a change to any of these purges the listings.
 CARD_FIELDS = ("title", "standfirst", "slug", "hero_id", "section_id", "published_at", "is_featured")
+CARD_FIELDS += ("coverage",)  # a "Live" mark
 # What orders and files a live story into listings: a change moves it between or within them.
 PLACE_FIELDS = ("section_id", "published_at", "is_featured")
 # What search matches and the sitemaps date.
@@ -247,6 +248,10 @@ CHANGES = {
     "scheduled story's byline": (False, lambda article, author_ids: list(map(author_list, author_ids))),
     "correction noted": (False, lambda article_pk: [story(article_pk), SITEMAP]),
     "correction deleted": (True, lambda article_pk: [story(article_pk), SITEMAP]),
+    # A live story's page and the fragment its readers poll show the story key; an update also moves the
+    # story's last-modified date in the sitemaps.
+    "live update posted": (False, lambda article_pk: [story(article_pk), SITEMAP]),
+    "live update deleted": (True, lambda article_pk: [story(article_pk), SITEMAP]),
     "section changed": (False, lambda pk: [section(pk), section_list(pk), NAV, SITEMAP]),
     "section deleted": (True, lambda pk: [section(pk), section_list(pk), NAV, SITEMAP]),
     "author changed": (False, lambda pk: [author(pk), author_list(pk), SITEMAP]),

@@ -1,10 +1,11 @@
 import datetime
+import re
 import secrets
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -250,6 +251,7 @@ class Image(models.Model):
                 renderer_version=article.renderer_version,
                 excerpt=article.excerpt,
             )
+        LiveEntry.render_again(self.live_figure_in.all())
 
     def refresh_renditions(self):
         """Write the renditions once, when the file changes: never while serving a page."""
@@ -346,7 +348,9 @@ class Image(models.Model):
 
     def used_in(self):
         """The stories that show this image, as hero or in the body."""
-        return Article.objects.filter(models.Q(hero=self) | models.Q(figures=self)).distinct()
+        return Article.objects.filter(
+            models.Q(hero=self) | models.Q(figures=self) | models.Q(live_entries__figures=self)
+        ).distinct()
 
 
 class ArticleQuerySet(models.QuerySet):
@@ -423,6 +427,11 @@ class Article(models.Model):
         DRAFT = "draft", "Draft"
         PUBLISHED = "published", "Published"
 
+    class Coverage(models.TextChoices):
+        NONE = "", "None: an ordinary story"
+        LIVE = "live", "Live now"
+        ENDED = "ended", "Ended"
+
     title = models.CharField(max_length=200)
     slug = models.SlugField(
         max_length=200, unique=True, help_text="The last part of the article's address: /news/<slug>/."
@@ -483,6 +492,19 @@ class Article(models.Model):
         help_text="When the headline, standfirst or body of the live article last changed.",
     )
 
+    # Live coverage (a keynote, an outage): timestamped entries under the story, newest first
+    # (LiveEntry). The times are stamped by save() when the state changes.
+    coverage = models.CharField(
+        "live coverage",
+        max_length=5,
+        choices=Coverage.choices,
+        blank=True,
+        default=Coverage.NONE,
+        help_text="“Live now” shows the story's updates as they are posted; “Ended” closes the coverage.",
+    )
+    coverage_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    coverage_ended_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     seo_title = models.CharField(
         "SEO title", max_length=70, blank=True, help_text="Overrides the headline in search results."
     )
@@ -528,6 +550,7 @@ class Article(models.Model):
         self.render_body()
         if self.status == self.Status.PUBLISHED and self.published_at is None:
             self.published_at = timezone.now()
+        self.stamp_coverage()
         text = tuple(getattr(self, name) for name in self.READER_TEXT_FIELDS)
         if self.is_live and getattr(self, "_loaded_text", text) != text:
             self.revised_at = timezone.now()
@@ -545,6 +568,25 @@ class Article(models.Model):
 
     def get_absolute_url(self):
         return reverse("articles:detail", kwargs={"slug": self.slug})
+
+    def stamp_coverage(self):
+        """coverageStartTime and coverageEndTime for search engines and the page: the coverage starts
+        when the story is first marked live (or when it goes out, if later), ends when it is marked ended,
+        and is open again if an editor reopens it."""
+        now = timezone.now()
+        if self.coverage == self.Coverage.NONE:
+            self.coverage_started_at = self.coverage_ended_at = None
+            return
+        if self.coverage_started_at is None:
+            self.coverage_started_at = max(now, self.published_at) if self.published_at else now
+        if self.coverage == self.Coverage.LIVE:
+            self.coverage_ended_at = None
+        elif self.coverage_ended_at is None:
+            self.coverage_ended_at = max(now, self.coverage_started_at)
+
+    @property
+    def is_live_coverage(self):
+        return self.coverage == self.Coverage.LIVE
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -659,6 +701,11 @@ def _is_live(status, published_at):
     return status == Article.Status.PUBLISHED and published_at is not None and published_at <= timezone.now()
 
 
+# A live update is a few lines; a whole story belongs in the story.
+MAX_LIVE_ENTRY_CHARS = 5000
+# Search engines show a headline of at most 110 characters.
+MAX_LIVE_HEADLINE_CHARS = 110
+
 # Readers follow topics: a story needs a handful, and a list of hundreds is a paste gone wrong.
 MAX_TAGS_PER_ARTICLE = 20
 
@@ -732,6 +779,115 @@ class Correction(models.Model):
             published_at__lt=self.noted_at,
         ).update(revised_at=self.noted_at)
         super().save(*args, **kwargs)
+
+
+class LiveEntry(models.Model):
+    """One update of a live story: a few lines of Markdown (the story body's pipeline, so figures and
+    embeds work), timestamped, newest first; key points are pinned above the updates and are what
+    followers of the story are emailed as they happen."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="live_entries")
+    body = models.TextField(
+        "update",
+        max_length=MAX_LIVE_ENTRY_CHARS,
+        validators=[MaxLengthValidator(MAX_LIVE_ENTRY_CHARS)],  # a TextField's max_length binds forms only
+        help_text="Markdown, a few lines. A link on its own line embeds it; ![alt](image:42) is a picture.",
+    )
+    body_html = models.TextField(editable=False, default="")
+    renderer_version = models.PositiveSmallIntegerField(editable=False, default=0)
+    # The plain text, and its first words as the update's headline: for search engines and emails.
+    text = models.TextField(editable=False, default="")
+    headline = models.CharField(max_length=MAX_LIVE_HEADLINE_CHARS, editable=False, default="")
+    is_key_point = models.BooleanField(
+        "key point",
+        default=False,
+        help_text="Pinned at the top of the story and emailed at once to those who follow it.",
+    )
+    author = models.ForeignKey(
+        Author, null=True, blank=True, on_delete=models.SET_NULL, related_name="live_entries"
+    )
+    posted_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    # As for a story's body: which entries to render again when a picture or an embed changes.
+    figures = models.ManyToManyField(Image, blank=True, editable=False, related_name="live_figure_in")
+    embeds = models.ManyToManyField(Embed, blank=True, editable=False, related_name="live_shown_in")
+    created_by = user_stamp()
+
+    class Meta:
+        ordering = ["-posted_at", "-id"]
+        verbose_name = "live update"
+        indexes = [models.Index(fields=["article", "-posted_at", "-id"], name="live_entry_timeline_idx")]
+
+    def __str__(self):
+        return self.headline or f"Update {self.pk}"
+
+    def save(self, *args, **kwargs):
+        self.render_body()
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if (figure_ids := self.__dict__.pop("_figure_ids", None)) is not None:
+                self.figures.set(figure_ids)
+            if (embed_urls := self.__dict__.pop("_embed_urls", None)) is not None:
+                self.embeds.set(Embed.objects.filter(url__in=embed_urls) if embed_urls else [])
+
+    def get_absolute_url(self):
+        return f"{self.article.get_absolute_url()}#{self.anchor}"
+
+    @property
+    def anchor(self):
+        return f"update-{self.pk}"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        loaded = dict(zip(field_names, values, strict=False))
+        if "body" in loaded:
+            instance._rendered_body = loaded["body"]
+        return instance
+
+    @classmethod
+    def render_again(cls, entries, fetch=True):
+        """Updates showing a picture or an embed that changed, rendered again (no signal: the caller
+        purges their stories)."""
+        for entry in entries:
+            entry.render_body(force=True, fetch=fetch)
+            cls.objects.filter(pk=entry.pk).update(
+                body_html=entry.body_html, renderer_version=entry.renderer_version
+            )
+
+    def clean(self):
+        try:
+            self.render_body()
+        except rendering.RenderError as exc:
+            raise ValidationError({"body": str(exc)}) from exc
+
+    def render_body(self, force=False, fetch=True):
+        self.body = rendering.normalise(self.body)
+        up_to_date = (
+            getattr(self, "_rendered_body", None) == self.body
+            and self.renderer_version == rendering.RENDERER_VERSION
+        )
+        if up_to_date and not force:
+            return
+        rendered = Article(body=self.body)._rendered(fetch=fetch)
+        self.body_html = rendered.html
+        self.renderer_version = rendering.RENDERER_VERSION
+        # The paragraphs: a picture's caption and credit are no headline.
+        self.text = rendering.excerpt_of_paragraphs(
+            rendering.paragraph_texts(self.body_html), MAX_LIVE_ENTRY_CHARS
+        )
+        self.headline = first_sentence(self.text, MAX_LIVE_HEADLINE_CHARS) or "Update"
+        self._rendered_body = self.body
+        self._figure_ids = rendered.image_ids
+        self._embed_urls = rendered.embed_urls
+
+
+def first_sentence(text, max_chars):
+    """An update's headline: its first sentence when that is short enough, else its first words."""
+    match = re.match(r"(.+?[.!?])(?:\s|$)", text)
+    if match and len(match.group(1)) <= max_chars:
+        return match.group(1)
+    return rendering.truncate_on_word(text, max_chars)
 
 
 class Revision(models.Model):

@@ -18,6 +18,7 @@ from articles.models import (
     Correction,
     Embed,
     Image,
+    LiveEntry,
     Section,
     Tag,
     TaggedArticle,
@@ -26,7 +27,7 @@ from articles.models import (
 
 # What the admin shows of a story, compared before and after a save (Article keeps the loaded row).
 WATCHED_FIELDS = ("title", "standfirst", "body", "slug", "hero_id", "section_id", "published_at")
-WATCHED_FIELDS += ("is_featured", "revised_at", "status", "seo_title", "seo_description")
+WATCHED_FIELDS += ("is_featured", "revised_at", "status", "seo_title", "seo_description", "coverage")
 
 
 # What says when, and in which listings, a scheduled story will show.
@@ -119,6 +120,16 @@ def correction_deleted(sender, instance, using=None, **kwargs):
         purge_on_commit("correction deleted", instance.article_id, using=using)
 
 
+def live_entry_saved(sender, instance, using=None, **kwargs):
+    if _live(instance.article_id):
+        purge_on_commit("live update posted", instance.article_id, using=using)
+
+
+def live_entry_deleted(sender, instance, using=None, **kwargs):
+    if _live(instance.article_id):
+        purge_on_commit("live update deleted", instance.article_id, using=using)
+
+
 def _by_pk(change):
     def receiver(sender, instance, using=None, **kwargs):
         purge_on_commit(change, instance.pk, using=using)
@@ -152,6 +163,7 @@ def picture_deleted(sender, instance, using=None, **kwargs):
 
 def embed_saved(sender, instance, using=None, **kwargs):
     stories = list(instance.shown_in.values_list("pk", flat=True))
+    stories += instance.live_shown_in.values_list("article_id", flat=True).distinct()
     if stories:
         purge_on_commit("embed fetched", stories, using=using)
 
@@ -163,6 +175,8 @@ RECEIVERS = [
     (post_delete, TaggedArticle, tagging_deleted),
     (post_save, Correction, correction_saved),
     (post_delete, Correction, correction_deleted),
+    (post_save, LiveEntry, live_entry_saved),
+    (post_delete, LiveEntry, live_entry_deleted),
     (post_save, Section, _by_pk("section changed")),
     (post_delete, Section, _by_pk("section deleted")),
     (post_save, Author, _by_pk("author changed")),

@@ -171,8 +171,11 @@ class Embed(models.Model):
                 renderer_version=article.renderer_version,
                 excerpt=article.excerpt,
             )
+        entries = list(self.live_shown_in.all())
+        self.live_shown_in.model.render_again(entries, fetch=False)
         # update() sends no signal: the pages that showed the old facade are out of date from now.
-        purge_on_commit("embed fetched", [article.pk for article in self.shown_in.all()])
+        stories = {article.pk for article in self.shown_in.all()} | {entry.article_id for entry in entries}
+        purge_on_commit("embed fetched", sorted(stories))
 
 
 def _message(exc):
