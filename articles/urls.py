@@ -8,6 +8,7 @@ app_name = "articles"
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("news/<slug:slug>/", views.ArticleDetailView.as_view(), name="detail"),
+    path("news/<slug:slug>/live/", views.live_updates, name="live-updates"),
     path("news/<slug:slug>/follow/", following.FollowView.as_view(kind="article"), name="story-follow"),
     path("sections/<slug:slug>/", views.SectionView.as_view(), name="section"),
     path("sections/<slug:slug>/feed/", feeds.SectionFeed(), name="section-feed"),

@@ -16,7 +16,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView, MonthArchiveView
 from django_permissions_policy import PermissionsPolicyMiddleware
 
-from articles import cachekeys, preview
+from articles import cachekeys, live, preview
 from articles.embeds import facades, providers
 from articles.models import Article, Author, Section, Tag, TaggedArticle
 from articles.tag_governance import moved_permanently, resolve_tag_slug
@@ -137,7 +137,30 @@ class ArticleDetailView(DetailView):
         if context["is_preview"]:
             # A draft must never be kept by a browser or a shared cache.
             add_never_cache_headers(response)
+        elif self.object.is_live_coverage:
+            # A reader coming back asks again (mostly a 304): updates arrive by the minute.
+            response.browser_cache_seconds = 0
         return response
+
+
+def live_updates(request, slug):
+    """The newest updates of a live story, as an HTML fragment for the script that polls for them
+    (static/js/live.js). A cached page, purged with the story: a poll between two updates is a hit,
+    mostly a 304."""
+    article = get_object_or_404(
+        Article.objects.published().exclude(coverage=Article.Coverage.NONE).only("slug", "coverage"),
+        slug=slug,
+    )
+    pagecache.shows(cachekeys.story(article.pk))
+    entries = list(article.live_entries.select_related("author")[: live.FRAGMENT_ENTRIES])
+    response = render(
+        request,
+        "articles/live_updates.html",
+        {"article": article, "entries": entries, "total": article.live_entries.count()},
+    )
+    if article.is_live_coverage:
+        response.browser_cache_seconds = 0
+    return response
 
 
 def embed_permissions_policy(origins):
@@ -161,14 +184,21 @@ def story_parts(article):
     <head> (preload, JSON-LD, the players' script), the story, and the origins of its players."""
     prefetch_related_objects([article], "authors", "tags")
     cachekeys.show_story(article, article.tags.all(), article.authors.all())
+    # Only a story with live coverage has updates: the others skip the query.
+    entries = live.timeline(article) if article.coverage else []
     context = {
         "article": article,
         "site_name": settings.SITE_NAME,
         # A correction always stamps revised_at, so a never-revised story skips the query.
         "corrections": list(article.corrections.all()) if article.revised_at else [],
+        "live_entries": entries,
+        "key_points": [entry for entry in entries if entry.is_key_point],
+        "live_poll_seconds": live.POLL_SECONDS,
         # Read from the stored HTML, which names its players: no query, and nothing a body can forge
         # (only our own facades are <figure> elements).
-        "embed_frame_origins": facades.frame_origins(article.body_html),
+        "embed_frame_origins": facades.frame_origins(
+            "".join([article.body_html, *(entry.body_html for entry in entries)])
+        ),
     }
     return {
         "og": render_to_string("articles/story_og.html", context),

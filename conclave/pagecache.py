@@ -116,6 +116,7 @@ class Query(NamedTuple):
 PAGE_QUERIES = {
     "articles:home": Query(keys=("page",)),
     "articles:detail": Query(personal=("preview",)),
+    "articles:live-updates": Query(),
     "articles:section": Query(keys=("page",)),
     "articles:section-feed": Query(),
     "articles:section-feed-atom": Query(),
@@ -166,6 +167,8 @@ SCHEDULE_RECHECK_SECONDS = 300
 # ask again, mostly getting a 304), CDNs as long as we do. A CDN may also answer from a copy up to
 # STALE_SECONDS past its time while it fetches the new one, so a sudden crowd never waits on us.
 BROWSER_SECONDS = 60
+# A view may ask browsers to keep its page for less (``response.browser_cache_seconds``): a live story's
+# readers should ask again each time, which costs a 304 while nothing changed.
 STALE_SECONDS = 60
 # Ours: once a page is stale, while one request makes it again, the others get the stale copy for at
 # most this long after it went stale (a publish, or its time ran out), then make it themselves.
@@ -768,7 +771,7 @@ def _make_page(response, now, lifetime, edge_lifetime, keys):
     patch_cache_control(
         response,
         public=True,
-        max_age=min(BROWSER_SECONDS, math.floor(lifetime)),
+        max_age=min(getattr(response, "browser_cache_seconds", BROWSER_SECONDS), math.floor(lifetime)),
         s_maxage=math.floor(edge_lifetime),
         stale_while_revalidate=STALE_SECONDS,
     )

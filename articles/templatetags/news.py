@@ -8,7 +8,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from articles import context_processors, figures, teasers
+from articles import context_processors, figures, live, teasers
 from articles.following.targets import Followable
 from articles.links import absolute
 from conclave import pagecache
@@ -92,8 +92,9 @@ def lead_story(article):
 
 
 @register.simple_tag
-def article_json_ld(article):
-    """schema.org NewsArticle for search engines, safe to place inside a <script> element."""
+def article_json_ld(article, live_entries=()):
+    """schema.org NewsArticle for search engines, safe to place inside a <script> element; a story with
+    live coverage is a LiveBlogPosting with its updates."""
     url = absolute(article.get_absolute_url())
     publisher = {
         "@type": "NewsMediaOrganization",
@@ -124,5 +125,9 @@ def article_json_ld(article):
     pictures = dict.fromkeys(filter(None, [article.hero_social_url, *figures.image_urls(article.body_html)]))
     if pictures:
         data["image"] = [absolute(url) for url in pictures]
+    if article.coverage:
+        # One type: Google reads LiveBlogPosting's coverage times and updates, and NewsArticle's
+        # properties are all Article's, which LiveBlogPosting is too.
+        data.update(live.json_ld(article, live_entries))
     payload = json.dumps(data, ensure_ascii=False).translate(_JSON_SCRIPT_ESCAPES)
     return format_html('<script type="application/ld+json">{}</script>', mark_safe(payload))
