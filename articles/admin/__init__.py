@@ -9,6 +9,7 @@ from articles.admin import (  # noqa: F401 -- each registers its admins
     edge,
     embeds,
     library,
+    live,
     newsroom,
     subscribers,
 )

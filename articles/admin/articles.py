@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from articles import audit, preview, rendering
 from articles.admin.history import RevisionHistoryMixin
+from articles.admin.live import LiveDeskMixin
 from articles.admin.publishing import PublishingActionsMixin, can_publish
 from articles.admin.widgets import CheckedAutocompleteMixin
 from articles.embeds.models import embeds_for, lone_urls
@@ -27,7 +28,9 @@ class CorrectionInline(admin.StackedInline):
 
 
 @admin.register(Article)
-class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocompleteMixin, admin.ModelAdmin):
+class ArticleAdmin(
+    PublishingActionsMixin, RevisionHistoryMixin, LiveDeskMixin, CheckedAutocompleteMixin, admin.ModelAdmin
+):
     form = ArticleAdminForm
     change_form_template = "admin/articles/article/change_form.html"
     list_display = [
@@ -38,12 +41,14 @@ class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocomp
         "section",
         "published_at",
         "tag_list",
+        "live_link",
     ]
     list_display_links = ["thumbnail", "title"]
     # Tags only of the stories this user may open: a tag typed into another writer's draft names its subject.
     list_filter = [
         "status",
         "is_featured",
+        "coverage",
         "section",
         ("tags", admin.RelatedOnlyFieldListFilter),
         "published_at",
@@ -55,7 +60,7 @@ class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocomp
     autocomplete_fields = ["authors", "section", "hero"]
     readonly_fields = ["hero_preview", "preview_link", "created_by", "created_at", "updated_by", "updated_at"]
     # Writers draft; only those allowed to publish may touch what decides whether and when readers see it.
-    publishing_fields = ["status", "published_at", "is_featured"]
+    publishing_fields = ["status", "published_at", "is_featured", "coverage"]
     actions = ["publish", "unpublish"]
     inlines = [CorrectionInline]
     save_on_top = True
@@ -70,6 +75,7 @@ class ArticleAdmin(PublishingActionsMixin, RevisionHistoryMixin, CheckedAutocomp
                     "status",
                     "published_at",
                     "is_featured",
+                    "coverage",
                     "preview_link",
                     ("created_by", "created_at"),
                     ("updated_by", "updated_at"),
