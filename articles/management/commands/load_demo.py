@@ -10,7 +10,7 @@ from articles import images
 from articles.embeds.models import seed_embeds
 from articles.importing import ImportFailure, import_story, parse_story, story_published_at
 from articles.management.hero_drawing import draw_hero
-from articles.models import Image
+from articles.models import Article, Image, LiveEntry
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 
@@ -56,7 +56,30 @@ class Command(BaseCommand):
                 article.save()
                 drawn += 1
             self.stdout.write(f"{path.name}: {outcome}")
+            updates = DEMO_DIR / "live" / f"{article.slug}.json"
+            if updates.exists() and not article.live_entries.exists():
+                posted = load_live_coverage(article, json.loads(updates.read_text(encoding="utf-8")))
+                self.stdout.write(f"{path.name}: live coverage with {posted} updates")
         self.stdout.write(self.style.SUCCESS(f"Demo ready: {len(paths)} stories, {drawn} new hero image(s)."))
+
+
+def load_live_coverage(article, coverage):
+    """A story's live updates, timed from its publication, and the coverage ended after the last."""
+    start = article.published_at
+    for update in coverage["updates"]:
+        LiveEntry(
+            article=article,
+            body=update["body"],
+            is_key_point=update.get("key", False),
+            author=article.authors.first(),
+            posted_at=start + datetime.timedelta(minutes=update["minutes"]),
+        ).save()
+    article.coverage = Article.Coverage.ENDED
+    article.coverage_started_at = start
+    article.coverage_ended_at = start + datetime.timedelta(minutes=coverage["ended_after_minutes"])
+    article.revised_at = max(article.live_entries.values_list("posted_at", flat=True))
+    article.save()
+    return len(coverage["updates"])
 
 
 def days_to_today(stories, now):
