@@ -803,6 +803,9 @@ class LiveEntry(models.Model):
         default=False,
         help_text="Pinned at the top of the story and emailed at once to those who follow it.",
     )
+    # When it became a key point (posted as one, or pinned later): followers are sent the key points
+    # made since they followed, each once.
+    key_point_at = models.DateTimeField(null=True, blank=True, editable=False)
     author = models.ForeignKey(
         Author, null=True, blank=True, on_delete=models.SET_NULL, related_name="live_entries"
     )
@@ -823,6 +826,10 @@ class LiveEntry(models.Model):
 
     def save(self, *args, **kwargs):
         self.render_body()
+        if not self.is_key_point:
+            self.key_point_at = None
+        elif self.key_point_at is None:
+            self.key_point_at = self.posted_at if self._state.adding else timezone.now()
         with transaction.atomic():
             super().save(*args, **kwargs)
             if (figure_ids := self.__dict__.pop("_figure_ids", None)) is not None:

@@ -317,3 +317,17 @@ def test_deleting_an_update_takes_it_off_the_page_at_once(
 def test_marking_a_story_live_puts_a_mark_on_its_cards(client, live_story):
     html = client.get("/").content.decode()
     assert '<span class="live-mark">Live</span>The keynote, live' in html
+
+
+def test_a_key_point_is_dated_from_when_it_became_one(live_story, poster, time_machine):
+    time_machine.move_to(datetime.datetime(2026, 3, 2, 17, 0, tzinfo=datetime.UTC), tick=False)
+    posted_as_key = live.post(live_story, poster, "Announced.", is_key_point=True)
+    plain = live.post(live_story, poster, "Details.")
+    assert posted_as_key.key_point_at == posted_as_key.posted_at and plain.key_point_at is None
+    time_machine.move_to(datetime.datetime(2026, 3, 2, 17, 20, tzinfo=datetime.UTC), tick=False)
+    plain.is_key_point = True
+    plain.save()
+    assert plain.key_point_at == timezone.now()
+    plain.is_key_point = False
+    plain.save()
+    assert plain.key_point_at is None
