@@ -103,7 +103,8 @@ class LiveDeskMixin:
         return redirect("admin:articles_article_live", article.pk)
 
     def _pin(self, request, article):
-        entry = get_object_or_404(article.live_entries, pk=request.POST.get("entry", "").strip() or 0)
+        number = request.POST.get("entry", "")
+        entry = get_object_or_404(article.live_entries, pk=int(number) if number.isdigit() else 0)
         if not live.may_change(request.user, entry):
             raise PermissionDenied
         entry.is_key_point = not entry.is_key_point
