@@ -7,7 +7,7 @@ JavaScript poll ``/news/<slug>/live/``, a small fragment of the newest updates c
 same way (static/js/live.js); without it, a reload shows them.
 """
 
-from django.db import models
+from django.db import models, transaction
 
 from articles.links import absolute
 from articles.models import Article, Author, LiveEntry
@@ -56,9 +56,11 @@ def post(article, user, body, is_key_point=False):
     """A new update, by the poster's byline if they have one; the story's "Updated" time moves with it."""
     author = Author.objects.filter(user=user).first() if user.is_authenticated else None
     entry = LiveEntry(article=article, body=body, is_key_point=is_key_point, author=author, created_by=user)
-    entry.full_clean(exclude=["article", "author", "created_by"])
-    entry.save()
-    mark_story_updated(entry)
+    entry.full_clean(exclude=["article", "author", "created_by"])  # renders it, embeds fetched first
+    # One commit, so the purge it causes comes after the story's new "Updated" time too.
+    with transaction.atomic():
+        entry.save()
+        mark_story_updated(entry)
     return entry
 
 

@@ -258,3 +258,35 @@ def test_admin_markdown_preview(editor_browser, audit):
         response = editor_browser.post(PREVIEW_URL, {"body": value})
         audit.response(response, f"POST {PREVIEW_URL} body= ({name})", value, statuses={200, 400})
     audit.assert_clean(minimum_responses=len(values))
+
+
+LIVE_SAMPLE = 4  # strings of each corpus file posted as live updates (each post renders in a fork)
+
+
+@pytest.mark.timeout(240)
+def test_admin_live_desk_updates(no_page_cache, editor_browser, visitor, audit):
+    """Hostile strings posted as live updates through the live desk: the desk, the story page, the
+    fragment readers poll and the updates' admin list."""
+    story = Article.objects.create(
+        title="Live", slug="hostile-live", body="Live.", status="published", coverage="live"
+    )
+    desk = reverse("admin:articles_article_live", args=[story.pk])
+    strings = [item for item in per_file(LIVE_SAMPLE) if "\x00" not in item[1]]
+    for name, value in strings:
+        data = {"action": "post", "body": value[:5000], "is_key_point": "on" if len(value) % 2 else ""}
+        response = editor_browser.post(desk, data)
+        audit.response(
+            response, f"POST {desk} (from {name})", {"body": value}, mode="admin", statuses={200, 302}
+        )
+    pages = [
+        (editor_browser, desk, "admin"),
+        (editor_browser, reverse("admin:articles_liveentry_changelist"), "admin"),
+    ]
+    pages += [
+        (visitor, story.get_absolute_url(), "page"),
+        (visitor, f"{story.get_absolute_url()}live/", "page"),
+    ]
+    for browser, url, mode in pages:
+        audit.response(browser.get(url), f"GET {url} (hostile updates)", None, mode=mode, statuses={200})
+    assert story.live_entries.count() >= 0.9 * len(strings)
+    audit.assert_clean(minimum_responses=len(strings))

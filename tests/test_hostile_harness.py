@@ -82,5 +82,11 @@ def test_the_checker_leaves_safe_html_alone():
     )
     assert unsafe_parts(admin, "admin") == []
     assert unsafe_parts('<script src="//evil.example/x.js"></script>', "admin")
+    # On public pages, only our own static scripts, empty: no other file, no inline code beside one.
+    assert unsafe_parts('<script src="/static/js/live.js" defer></script>') == []
+    assert unsafe_parts('<script src="/static/js/live.0123456789ab.js" defer></script>') == []
+    assert unsafe_parts('<script src="/static/js/live.js">alert(1)</script>')
+    assert unsafe_parts('<script src="/media/js/x.js"></script>')
+    assert unsafe_parts('<script src="/static/js/../../media/x.js"></script>')
     assert unsafe_parts('<svg><script>alert(1)</script></svg><p style="x:expression(1)">', "admin")
     assert unsafe_parts('<p style="color:#fff">x</p>', "email") == []
