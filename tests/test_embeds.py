@@ -714,7 +714,9 @@ def test_load_demo_shows_full_facades_with_no_network(db, settings, monkeypatch)
     assert "embed--link" not in html
     assert 'data-embed-src="https://www.youtube-nocookie.com/embed/Qx3TeardwnA"' in html
     assert "Ask away!" in html and "statistics.mean" in html
-    assert Embed.objects.filter(status="ok").count() == 3
+    assert Embed.objects.filter(status="ok").count() == 4  # the teardown's three, the live outage's post
+    outage = Article.objects.get(slug__contains="helix-cloud-outage")
+    assert outage.live_entries.filter(body_html__contains="embed--post").count() == 1
     video = Embed.objects.get(provider="youtube")
     assert video.width == 960 and video.thumbnail.name.endswith(".webp")
 
