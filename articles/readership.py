@@ -16,8 +16,8 @@ in the cache alone:
 - **Bots.** Ignored by user agent (the crawler-user-agents list, maintained upstream), and by behaviour:
   a beacon with no ``Origin`` of this site (browsers always send one with a POST; scripts and crawlers
   replaying the URL do not), a fetch from another site (``Sec-Fetch-Site``), no user agent at all,
-  or a visitor reading more than ``MAX_STORIES_PER_MINUTE`` different stories within a minute of
-  their first: from then on, nothing of theirs counts that day.
+  or a visitor reading more than ``MAX_STORIES_PER_MINUTE`` different stories in one minute (this
+  minute and the one before, by our clock): from then on, nothing of theirs counts that day.
 
 ``most_read(hours)`` sums the buckets of the last ``hours`` hours (the current one included);
 ``most_read_box()`` is the rendered list of the home and story pages, made again at most every
@@ -50,6 +50,7 @@ REFRESH_SECONDS = 300
 # A reader opens a story, reads, maybe opens another: ten different stories inside a minute is a script.
 MAX_STORIES_PER_MINUTE = 10
 RATE_WINDOW_SECONDS = 60
+ONE_MINUTE = datetime.timedelta(seconds=RATE_WINDOW_SECONDS)
 # Only the first this many characters of a user agent are hashed or matched (they can be kilobytes).
 USER_AGENT_CHARS = 512
 
@@ -230,15 +231,16 @@ def record_view(article_id, visitor, now=None):
         return False
     if not cache.add(f"mostread:seen:{_digest(salt, who, str(article_id))}", 1, day):
         return False  # read already today
-    # A new story for this visitor: too many within a minute of their first, and they are a script.
-    rate = f"mostread:rate:{who}"
-    if cache.add(rate, 1, RATE_WINDOW_SECONDS):
+    # A new story for this visitor: too many within a minute or two, and they are a script. Counted
+    # per minute of our clock (not the cache server's expiry, which runs on its own), this one and the
+    # last together, so that a burst across the turn of a minute is seen whole.
+    minute, last_minute = (f"mostread:rate:{who}:{when:%Y%m%d%H%M}" for when in (now, now - ONE_MINUTE))
+    cache.add(minute, 0, 2 * RATE_WINDOW_SECONDS)
+    try:
+        stories = cache.incr(minute)
+    except ValueError:  # expired between the two: rare, and a single story
         stories = 1
-    else:
-        try:
-            stories = cache.incr(rate)
-        except ValueError:  # the minute ran out between the two
-            stories = 1 if cache.add(rate, 1, RATE_WINDOW_SECONDS) else cache.incr(rate)
+    stories += cache.get(last_minute, 0)
     if stories > MAX_STORIES_PER_MINUTE:
         cache.set(flagged, 1, day)
         return False
