@@ -11,6 +11,7 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
+from articles import readership
 from articles.models import Article, Correction
 from tests.conftest import SEED_SLUG
 from tests.factories import ArticleFactory, AuthorFactory, TagFactory
@@ -193,12 +194,16 @@ def test_article_page_query_budget(db, client, no_page_cache, django_assert_max_
     # Corrected, so the corrections are read too.
     Correction.objects.create(article=article, note="A figure was wrong.")
     article.refresh_from_db()
+    # Stories were read: the "Most read" box is made too (one query, for its stories' titles).
+    for story in Article.objects.all():
+        readership.store().add(readership._hours(timezone.now(), 1)[0], story.pk)
     as_after_a_publish()
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):  # 6, and the "Most read" box's one
         response = client.get(article.get_absolute_url())
     assert response.status_code == 200
     assert len(parse(response).findall(".//aside[@class='related']//article")) == 4
     assert response.content.decode().count('rel="tag"') == tag_count
+    assert len(parse(response).findall(".//aside[@class='most-read']//li")) == 5
 
 
 def test_related_articles_come_from_each_tags_newest_stories(db, client, monkeypatch):
