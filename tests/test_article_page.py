@@ -128,7 +128,8 @@ def test_json_ld_cannot_be_broken_out_of(db, client):
     doc = parse(response)
     scripts = doc.findall(".//script")
     # The JSON-LD block, and the Most read beacon's own file (no inline code): nothing broke out.
-    assert [s.get("type") or s.get("src") for s in scripts] == ["application/ld+json", "/static/js/mostread.js"]
+    kinds = [s.get("type") or s.get("src") for s in scripts]
+    assert kinds == ["application/ld+json", "/static/js/mostread.js"]
     assert json.loads(scripts[0].text)["headline"] == "</script><script>alert(1)</script>"
 
 
