@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from articles import feeds, search, views
+from articles import beacon, feeds, search, views
 from articles.following import views as following
 
 app_name = "articles"
@@ -37,4 +37,6 @@ urlpatterns = [
     path("feed/", feeds.LatestFeed(), name="feed"),
     path("feed/atom/", feeds.LatestAtomFeed(), name="feed-atom"),
     path("healthz", views.healthz, name="healthz"),
+    # Story views for "Most read" (articles/readership.py): POST only, never cached.
+    path("beacon/", beacon.beacon, name="beacon"),
 ]

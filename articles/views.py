@@ -16,7 +16,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView, MonthArchiveView
 from django_permissions_policy import PermissionsPolicyMiddleware
 
-from articles import cachekeys, live, preview
+from articles import cachekeys, live, preview, readership
 from articles.embeds import facades, providers
 from articles.models import Article, Author, Section, Tag, TaggedArticle
 from articles.tag_governance import moved_permanently, resolve_tag_slug
@@ -124,6 +124,9 @@ class ArticleDetailView(DetailView):
         context["related_box"] = pagecache.remember(
             f"related-box:{article.pk}", partial(related_box, article), cachekeys.RELATED_LAG_SECONDS
         )
+        if not context["is_preview"]:
+            context["beacon_ticket"] = readership.ticket(article.pk)
+            context["most_read_box"] = readership.most_read_box()
         context["current_section"] = article.section
         context["embed_frame_origins"] = context["story"]["frame_origins"]
         return context
@@ -295,7 +298,10 @@ class HomeView(ArticleListView):
         if self.front_page:
             lead = self.front_page.lead
             context.update(
-                lead=lead, section_blocks=self.front_page.section_blocks, trending_topics=trending_topics()
+                lead=lead,
+                section_blocks=self.front_page.section_blocks,
+                trending_topics=trending_topics(),
+                most_read_box=readership.most_read_box(),
             )
             cachekeys.show_cards([lead] if lead else [])
             for _section, articles in self.front_page.section_blocks:

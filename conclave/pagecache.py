@@ -144,6 +144,7 @@ PAGE_QUERIES = {
     "articles:follow-manage": None,
     "articles:follow-unsubscribe": None,
     "articles:healthz": None,
+    "articles:beacon": None,
 }
 
 

@@ -11,6 +11,7 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
+from articles import readership
 from articles.models import Article, Correction
 from tests.conftest import SEED_SLUG
 from tests.factories import ArticleFactory, AuthorFactory, TagFactory
@@ -126,7 +127,9 @@ def test_json_ld_cannot_be_broken_out_of(db, client):
     response = client.get(article.get_absolute_url())
     doc = parse(response)
     scripts = doc.findall(".//script")
-    assert [s.get("type") for s in scripts] == ["application/ld+json"]
+    # The JSON-LD block, and the Most read beacon's own file (no inline code): nothing broke out.
+    kinds = [s.get("type") or s.get("src") for s in scripts]
+    assert kinds == ["application/ld+json", "/static/js/mostread.js"]
     assert json.loads(scripts[0].text)["headline"] == "</script><script>alert(1)</script>"
 
 
@@ -193,12 +196,16 @@ def test_article_page_query_budget(db, client, no_page_cache, django_assert_max_
     # Corrected, so the corrections are read too.
     Correction.objects.create(article=article, note="A figure was wrong.")
     article.refresh_from_db()
+    # Stories were read: the "Most read" box is made too (one query, for its stories' titles).
+    for story in Article.objects.all():
+        readership.store().add(readership._hours(timezone.now(), 1)[0], story.pk)
     as_after_a_publish()
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):  # 6, and the "Most read" box's one
         response = client.get(article.get_absolute_url())
     assert response.status_code == 200
     assert len(parse(response).findall(".//aside[@class='related']//article")) == 4
     assert response.content.decode().count('rel="tag"') == tag_count
+    assert len(parse(response).findall(".//aside[@class='most-read']//li")) == 5
 
 
 def test_related_articles_come_from_each_tags_newest_stories(db, client, monkeypatch):
@@ -234,7 +241,9 @@ def test_missing_article_gets_the_site_404_page(db, client):
 
 def test_the_page_needs_no_javascript(seed_page):
     doc = parse(seed_page)
-    assert all(s.get("type") == "application/ld+json" for s in doc.findall(".//script"))
+    # Data, and the Most read beacon (deferred, counting only): nothing the page needs to be read.
+    scripts = [s for s in doc.findall(".//script") if s.get("type") != "application/ld+json"]
+    assert [(s.get("src"), s.get("defer") is not None) for s in scripts] == [("/static/js/mostread.js", True)]
     assert len(doc.findall(".//link[@rel='stylesheet']")) == 1
 
 

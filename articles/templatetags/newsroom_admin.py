@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.timesince import timesince, timeuntil
 
+from articles import readership
 from articles.models import Article
 
 register = template.Library()
@@ -19,7 +20,8 @@ RECENT = datetime.timedelta(hours=24)
 
 @register.simple_tag(takes_context=True)
 def newsroom_dashboard(context):
-    """Drafts waiting, the next scheduled stories and the last 24 hours' publishing, in at most five queries.
+    """Drafts waiting, the next scheduled stories, the last 24 hours' publishing and the most read stories
+    of the last 24 hours and 7 days, in at most six queries.
 
     None for a user who may not see articles. A user who may not publish (a Writer) sees only the drafts
     they created; everyone sees the whole schedule and what went out.
@@ -50,6 +52,10 @@ def newsroom_dashboard(context):
     recent_count = recent_rows.count() if len(recent) == PANEL_SIZE else len(recent)
 
     prefetch_related_objects([*drafts, *scheduled, *recent], "authors")
+    # Counted in the cache, not the database: read fresh here (staff pages are never cached).
+    read_day, read_week = readership.most_read_stories(
+        readership.DAY_HOURS, readership.WEEK_HOURS, limit=PANEL_SIZE
+    )
 
     return {
         "drafts": drafts,
@@ -61,6 +67,8 @@ def newsroom_dashboard(context):
         ),
         "recent": recent,
         "recent_count": recent_count,
+        "read_day": read_day,
+        "read_week": read_week,
         "recent_url": _changelist_url(
             {"status__exact": Article.Status.PUBLISHED, "published_at__gte": since, "published_at__lte": now}
         ),
