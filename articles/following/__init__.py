@@ -1,4 +1,5 @@
-"""Following by email (a tag, an author, a section, or one story's corrections and updates): follow
+"""Following by email (a tag, an author, a section, or one story's corrections and updates, and a live
+story's key points and end-of-coverage digest): follow
 requests, emailed links, the subscriber-facing pages, and the alerts and digests
 (`manage.py send_notifications`).
 
