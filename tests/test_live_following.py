@@ -3,6 +3,7 @@ points, each once, never its ordinary updates; every follower gets one digest wh
 the pace of their follow; all in the one email per run that Step 12 sends (articles/following/due.py)."""
 
 import datetime
+import re
 from io import StringIO
 
 import pytest
@@ -10,6 +11,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from articles.following import services
@@ -25,6 +27,7 @@ from articles.models import (
     Suppression,
 )
 from tests.factories import ArticleFactory, TagFactory
+from tests.test_notifications_smtp import smtp_server, text_of  # noqa: F401
 
 UTC = datetime.UTC
 SITE = "https://news.example.com"
@@ -429,3 +432,49 @@ def test_prune_deletes_key_point_and_digest_deliveries_after_90_days(keynote, ti
     call_command("prune_subscribers", stdout=out)
     assert "1 key point and 1 live coverage digest deliveries" in out.getvalue()
     assert not KeyPointDelivery.objects.exists() and not CoverageDigestDelivery.objects.exists()
+
+
+# -- End to end, through the story page and a real SMTP server ---------------------------------------
+
+
+def test_following_a_live_story_on_its_page_brings_key_points_and_the_digest_over_smtp(
+    client,
+    smtp_server,  # noqa: F811 (the fixture of tests/test_notifications_smtp.py)
+    time_machine,
+):
+    time_machine.move_to(MONDAY_10, tick=True)
+    story = ArticleFactory(
+        title="The keynote, live", slug="keynote-live", published_at=timezone.now(), coverage="live"
+    )
+    response = client.post(
+        reverse("articles:story-follow", args=[story.slug]),
+        {"email": "Reader@Example.com", "frequency": "immediate"},
+    )
+    assert response.status_code == 200
+    [(_, confirmation)] = smtp_server.take()
+    confirm_path = re.search(rf"{SITE}(/follow/confirm/[^/\s]+/)", text_of(confirmation)).group(1)
+    assert client.post(confirm_path, {"frequency": "immediate"}).status_code == 200
+    assert Follow.objects.get(article=story).frequency == "immediate"
+
+    time_machine.move_to(MONDAY_10 + datetime.timedelta(minutes=5), tick=True)
+    post(story, "Doors open.")
+    point = post(story, "The M9 chip ships in May.", key_point=True)
+    run()
+    [(recipients, message)] = smtp_server.take()
+    assert recipients == ("reader@example.com",)
+    assert message["Subject"] == "Key point: The M9 chip ships in May."
+    assert re.fullmatch(rf"<{SITE}/follow/unsubscribe/[^>\s]+/>", message["List-Unsubscribe"].strip())
+    anchor = f"{SITE}/news/keynote-live/#update-{point.pk}"
+    assert anchor in text_of(message) and "Doors open." not in text_of(message)
+    assert f'href="{anchor}"' in message.get_body(("html",)).get_content()
+    run()
+    assert smtp_server.take() == []
+
+    time_machine.move_to(MONDAY_10 + datetime.timedelta(minutes=60), tick=True)
+    end(story)
+    run()
+    [(recipients, digest)] = smtp_server.take()
+    assert digest["Subject"] == "Live coverage ended: The keynote, live"
+    assert "2 updates, 1 key point." in text_of(digest)
+    run()
+    assert smtp_server.take() == []
