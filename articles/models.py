@@ -1137,6 +1137,44 @@ class NoteDelivery(models.Model):
         return f"{self.correction} to {self.subscriber}"
 
 
+class KeyPointDelivery(models.Model):
+    """One row per (subscriber, key point of a live story) emailed: each key point reaches an inbox once,
+    whether alone or folded into the story's end digest."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="key_point_deliveries")
+    entry = models.ForeignKey(LiveEntry, on_delete=models.CASCADE, related_name="deliveries")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "key point deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "entry"], name="unique_key_point_delivery")
+        ]
+
+    def __str__(self):
+        return f"{self.entry} to {self.subscriber}"
+
+
+class CoverageDigestDelivery(models.Model):
+    """One row per (subscriber, story) whose end-of-coverage digest was emailed: one digest per story,
+    however often its coverage is reopened and ended."""
+
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, related_name="coverage_digest_deliveries"
+    )
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="coverage_digest_deliveries")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "coverage digest deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "article"], name="unique_coverage_digest_delivery")
+        ]
+
+    def __str__(self):
+        return f"Digest of {self.article} to {self.subscriber}"
+
+
 class FollowRequest(FollowTarget):
     """One request to follow something by email, as it was asked: its confirmation link confirms this and
     nothing else, whatever else is asked for the same address meanwhile (articles/following/)."""

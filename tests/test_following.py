@@ -1182,6 +1182,8 @@ def test_the_download_holds_everything_about_the_address_and_is_never_cached(cli
         "follow_requests",
         "deliveries",
         "note_deliveries",
+        "key_point_deliveries",
+        "live_coverage_digest_deliveries",
         "suppression",
     }
     assert data["subscriber"]["email"] == "reader@example.com"

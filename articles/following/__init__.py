@@ -1,6 +1,6 @@
-"""Following by email (a tag, an author, a section, or one story's corrections and updates): follow
-requests, emailed links, the subscriber-facing pages, and the alerts and digests
-(`manage.py send_notifications`).
+"""Following by email (a tag, an author, a section, or one story: its corrections and updates, and if it
+is a live story its key points and the digest of its coverage): follow requests, emailed links, the
+subscriber-facing pages, and the alerts and digests (`manage.py send_notifications`).
 
 Modules, lowest first (each imports only those above it):
 

@@ -19,19 +19,36 @@ When it is due
     once, and only once. A note is due when a follow of its story (the story itself, or a tag, author
     or section of it) is due; notes that are not due yet still ride along when an email goes anyway.
 
-One email per subscriber per run
-    Everything due for an address goes in one email: stories grouped by the follows that brought them
-    ("because you follow Chips and Ada Brooks"), then the notes. A due digest period is closed at the
-    run whether or not it had anything new: a story published later waits for the next digest.
+Live stories
+    A follow of a story with live coverage (articles/live.py) brings, besides its notes:
 
-Candidate stories, notes and the names of their follow targets are read once per run (a handful of
-queries, bounded by the look-back window) and shared by every subscriber's message.
+    * its key points, to followers who chose "immediately" only: each key point once, those that
+      became key points (LiveEntry.key_point_at) no earlier than the follow and its confirmation, in
+      the last LOOKBACK_DAYS, while the story is visible. Ordinary updates are never emailed, and an
+      update unpinned before the run is no key point any more.
+    * one digest when the coverage ends (every key point, how many updates, when it started and
+      ended), to every follower of the story at the pace of their follow: the next run for an
+      immediate follow, the digest for a daily or weekly one. Once per subscriber and story: coverage
+      reopened and ended again sends no second one. It is owed when the coverage ended in the last
+      LOOKBACK_DAYS, or when the subscriber followed the story in that window, even after it ended:
+      they asked for the story, and the digest is the story's summary. Key points owed at the same
+      run as their story's digest are folded into it (recorded as sent, shown once, in the digest).
+
+One email per subscriber per run
+    Everything due for an address goes in one email: key points and ended coverage first, then stories
+    grouped by the follows that brought them ("because you follow Chips and Ada Brooks"), then the
+    notes. A due digest period is closed at the run whether or not it had anything new: a story
+    published later waits for the next digest.
+
+Candidate stories, notes, key points, ended coverage and the names of their follow targets are read
+once per run (a handful of queries, bounded by the look-back window) and shared by every subscriber's
+message.
 """
 
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
 from articles.following.emails import one_line
 from articles.links import absolute
@@ -41,6 +58,7 @@ from articles.models import (
     Delivery,
     Follow,
     Frequency,
+    LiveEntry,
     Subscriber,
     Suppression,
     TaggedArticle,
@@ -146,6 +164,49 @@ class EmailedNote:
     url: str
 
 
+@dataclass
+class EmailedKeyPoint:
+    """A key point of a live story, as an email shows it."""
+
+    id: int
+    article_id: int
+    title: str  # the story's
+    headline: str
+    text: str  # the rest of the update, after its headline ("" when the headline is all of it)
+    posted_at: datetime.datetime
+    key_point_at: datetime.datetime
+    url: str  # the update's anchor on the story page
+
+
+@dataclass
+class EmailedCoverage:
+    """The end of a story's live coverage, as its digest shows it."""
+
+    id: int  # the article's
+    title: str
+    url: str
+    started_at: datetime.datetime | None
+    ended_at: datetime.datetime
+    updates: int
+    key_points: list = field(default_factory=list)  # [EmailedKeyPoint], oldest first
+
+
+def _key_point(entry, title, story_url):
+    text = one_line(entry.text)
+    headline = one_line(entry.headline)
+    rest = text[len(headline) :].strip() if text.startswith(headline) else text
+    return EmailedKeyPoint(
+        id=entry.pk,
+        article_id=entry.article_id,
+        title=title,
+        headline=headline,
+        text=rest,
+        posted_at=entry.posted_at,
+        key_point_at=entry.key_point_at,
+        url=f"{story_url}#{entry.anchor}",
+    )
+
+
 def _image(hero, entry, display_width):
     if not entry or not entry.get("jpeg"):
         return None
@@ -190,11 +251,19 @@ class Candidates:
         self.notes_by_article = {}  # article id -> [EmailedNote], oldest first
         self.note_targets = {}  # article id -> [(kind, id)] of a noted story
         self.reasons = {}  # (kind, id) -> Reason
+        self.key_points_by_article = {}  # article id -> [EmailedKeyPoint], oldest first
+        self.endings = {}  # article id -> EmailedCoverage
         self._read_stories()
         self._read_notes()
+        self._read_key_points()
+        self._read_endings()
 
     def __bool__(self):
-        return bool(self.stories or self.notes_by_article)
+        return bool(self.stories or self.notes_by_article or self.key_points_by_article or self.endings)
+
+    @property
+    def key_point_ids(self):
+        return [point.id for points in self.key_points_by_article.values() for point in points]
 
     @property
     def article_ids(self):
@@ -267,6 +336,68 @@ class Candidates:
             )
         self._read_targets(self.note_targets.keys(), self.note_targets.__getitem__)
 
+    def _read_key_points(self):
+        """Key points made in the window on visible live stories that someone follows immediately: one
+        query."""
+        followed = Exists(
+            Follow.objects.filter(article=OuterRef("article_id"), frequency=Frequency.IMMEDIATE)
+        )
+        entries = (
+            LiveEntry.objects.filter(
+                followed,
+                is_key_point=True,
+                key_point_at__gte=self.since,
+                key_point_at__lte=self.now,
+                article__in=Article.objects.published().exclude(coverage=Article.Coverage.NONE),
+            )
+            .select_related("article")
+            .only(
+                *("id", "article_id", "headline", "text", "posted_at", "key_point_at"),
+                *("article__title", "article__slug"),
+            )
+            .order_by("key_point_at", "id")
+        )
+        for entry in entries:
+            article = entry.article
+            point = _key_point(entry, one_line(article.title), absolute(article.get_absolute_url()))
+            self.key_points_by_article.setdefault(entry.article_id, []).append(point)
+
+    def _read_endings(self):
+        """Visible stories whose coverage ended, with followers, that ended in the window or were followed
+        in it: one query, and one for all their key points."""
+        follows = Follow.objects.filter(article=OuterRef("pk"))
+        stories = (
+            Article.objects.published()
+            .filter(
+                Exists(follows),
+                Q(coverage_ended_at__gte=self.since) | Exists(follows.filter(created_at__gte=self.since)),
+                coverage=Article.Coverage.ENDED,
+                coverage_ended_at__lte=self.now,
+            )
+            .annotate(updates=Count("live_entries"))
+            .only("id", "title", "slug", "coverage_started_at", "coverage_ended_at")
+            .order_by("coverage_ended_at", "id")
+        )
+        for story in stories:
+            self.endings[story.pk] = EmailedCoverage(
+                id=story.pk,
+                title=one_line(story.title),
+                url=absolute(story.get_absolute_url()),
+                started_at=story.coverage_started_at,
+                ended_at=story.coverage_ended_at,
+                updates=story.updates,
+            )
+        if not self.endings:
+            return
+        entries = (
+            LiveEntry.objects.filter(article__in=list(self.endings), is_key_point=True)
+            .only("id", "article_id", "headline", "text", "posted_at", "key_point_at")
+            .order_by("posted_at", "id")
+        )
+        for entry in entries:
+            ending = self.endings[entry.article_id]
+            ending.key_points.append(_key_point(entry, ending.title, ending.url))
+
     def _add_target(self, targets, kind, target):
         targets.append((kind, target.pk))
         if (kind, target.pk) not in self.reasons:
@@ -302,6 +433,9 @@ class Owed:
     notes: list  # [(EmailedNote, "sent" | "followed")]
     digest: str | None  # the digest frequency this email is, or None for an alert
     closes: set  # digest frequencies whose period this run closes
+    key_points: list = field(default_factory=list)  # [EmailedKeyPoint] of stories followed immediately
+    endings: list = field(default_factory=list)  # [EmailedCoverage]: end digests of followed stories
+    folded: list = field(default_factory=list)  # ids of owed key points shown in their story's end digest
 
     @property
     def stories(self):
@@ -311,13 +445,54 @@ class Owed:
     def note_ids(self):
         return [note.id for note, _ in self.notes]
 
+    @property
+    def key_point_ids(self):
+        """The key points this email delivers: those it shows alone, and those its end digests hold."""
+        return [point.id for point in self.key_points] + self.folded
 
-def owed_to(subscriber, follows, candidates, delivered, notes_sent, due):
-    """What this subscriber gets now, as an Owed (its groups and notes may both be empty: then no email,
-    but `closes` still says which digest periods end).
+    @property
+    def has_content(self):
+        return bool(self.groups or self.notes or self.key_points or self.endings)
+
+
+def _live_owed(subscriber, follows, candidates, key_points_sent, digests_sent, due):
+    """The key points and end digests of followed live stories owed now: (key points, endings, folded)."""
+    key_points, endings, folded = [], [], []
+    for follow in follows:
+        if follow.kind != "article":
+            continue
+        floor = max(follow.created_at, subscriber.confirmed_at)
+        ending = candidates.endings.get(follow.target_id)
+        ending_now = (
+            ending is not None
+            and ending.id not in digests_sent
+            and follow.frequency in due
+            and (ending.ended_at >= candidates.since or floor >= candidates.since)
+        )
+        if ending_now:
+            endings.append(ending)
+        if follow.frequency != Frequency.IMMEDIATE:
+            continue  # a digest follow gets the end digest only
+        for point in candidates.key_points_by_article.get(follow.target_id, ()):
+            if point.key_point_at < floor or point.id in key_points_sent:
+                continue
+            if ending_now:
+                folded.append(point.id)
+            else:
+                key_points.append(point)
+    endings.sort(key=lambda ending: (ending.ended_at, ending.id))
+    key_points.sort(key=lambda point: (point.key_point_at, point.id))
+    return key_points, endings, folded
+
+
+def owed_to(subscriber, follows, candidates, delivered, notes_sent, due, key_points_sent=(), digests_sent=()):
+    """What this subscriber gets now, as an Owed (it may hold nothing: then no email, but `closes` still
+    says which digest periods end).
 
     follows: [FollowRow]; delivered: {article id: sent_at} of candidate and noted stories they were
-    emailed; notes_sent: the ids of notes they were emailed; due: the frequencies due (due_frequencies).
+    emailed; notes_sent: the ids of notes they were emailed; due: the frequencies due (due_frequencies);
+    key_points_sent: the ids of candidate key points they were emailed; digests_sent: the ids of the
+    candidate ended stories whose digest they were emailed.
     """
     matched = {}  # story id -> [FollowRow]
     by_target = {}
@@ -374,9 +549,20 @@ def owed_to(subscriber, follows, candidates, delivered, notes_sent, due):
             else:
                 continue
             notes_due = notes_due or is_due
-    if not ordered and not notes_due:
+    key_points, endings, folded = _live_owed(
+        subscriber, follows, candidates, key_points_sent, digests_sent, due
+    )
+    if not ordered and not notes_due and not key_points and not endings:
         notes = []  # nothing is due: the notes wait for the next email
     followed_frequencies = {follow.frequency for follow in follows}
     closes = {frequency for frequency in DIGESTS if frequency in due and frequency in followed_frequencies}
     digest = Frequency.WEEKLY if Frequency.WEEKLY in digest_kinds else next(iter(digest_kinds), None)
-    return Owed(groups=ordered, notes=notes, digest=digest, closes=closes)
+    return Owed(
+        groups=ordered,
+        notes=notes,
+        digest=digest,
+        closes=closes,
+        key_points=key_points,
+        endings=endings,
+        folded=folded,
+    )

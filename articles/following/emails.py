@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import dateformat, timezone
 from django.utils.html import escape
 
 from articles.following.addresses import address_hash
@@ -75,14 +76,29 @@ def _count(count, one, many):
     return f"{count} {one if count == 1 else many}"
 
 
+def _live_subject(owed):
+    """Ended coverage first, then key points: the news a follower of a live story is waiting for."""
+    if owed.endings:
+        return f"Live coverage ended: {join_names(ending.title for ending in owed.endings)}"
+    points = owed.key_points
+    if len(points) == 1:
+        return f"Key point: {points[0].headline}"
+    titles = dict.fromkeys(point.title for point in points)
+    return f"{len(points)} key points: {join_names(titles)}"
+
+
 def subject_for(owed):
     stories, notes = owed.stories, owed.notes
     if owed.digest:
         extra = f" and {_count(len(notes), 'correction', 'corrections')}" if notes else ""
+        if owed.endings:
+            extra += f"; live coverage ended: {join_names(ending.title for ending in owed.endings)}"
         return one_line(
             f"Your {owed.digest} {settings.SITE_NAME} digest: "
             f"{_count(len(stories), 'new story', 'new stories')}{extra}"
         )
+    if owed.endings or owed.key_points:
+        return one_line(_live_subject(owed))
     if len(stories) == 1:
         reason = owed.groups[0][0][0]
         return one_line(
@@ -120,7 +136,33 @@ def content_key(owed):
         owed.digest,
         tuple((reasons, tuple(story.id for story in stories)) for reasons, stories in owed.groups),
         tuple((note.id, via) for note, via in owed.notes),
+        tuple(point.id for point in owed.key_points),
+        tuple(ending.id for ending in owed.endings),
     )
+
+
+def _when(moment, with_date=True):
+    moment = timezone.localtime(moment)
+    return dateformat.format(moment, "j F Y, H:i T" if with_date else "H:i T")
+
+
+def coverage_span(ending):
+    """When a live coverage ran: '2 March 2026, 17:00–19:30 UTC', or both dates when it ran overnight."""
+    start, end = ending.started_at or ending.ended_at, ending.ended_at
+    if timezone.localtime(start).date() == timezone.localtime(end).date():
+        return f"{dateformat.format(timezone.localtime(start), 'j F Y, H:i')}–{_when(end, with_date=False)}"
+    return f"{_when(start)} to {_when(end)}"
+
+
+def _live_context(owed):
+    by_story = {}
+    for point in owed.key_points:
+        story = by_story.setdefault(
+            point.article_id, {"title": point.title, "url": point.url.partition("#")[0], "points": []}
+        )
+        story["points"].append(point)
+    endings = [{"coverage": ending, "span": coverage_span(ending)} for ending in owed.endings]
+    return {"key_points": list(by_story.values()), "endings": endings}
 
 
 def render_content(owed):
@@ -141,10 +183,12 @@ def render_content(owed):
         "count": len(stories),
         "notes": [{"note": note, "sent": via == "sent"} for note, via in owed.notes],
         "digest": owed.digest,
+        **_live_context(owed),
         **MARKS,
     }
+    context["subject"] = subject_for(owed)
     return Content(
-        subject=subject_for(owed),
+        subject=context["subject"],
         text=render_to_string("emails/notification.txt", context),
         html=render_to_string("emails/notification.html", context),
     )

@@ -2,14 +2,16 @@
 `send_due_notifications()`, which sends every alert and digest that is due (articles.following.due).
 
 Delivery guarantees
-    A Delivery row per (subscriber, article) and a NoteDelivery row per (subscriber, note), under
-    unique constraints, are the record of what was sent. For each email, in one database transaction:
+    A Delivery row per (subscriber, article), a NoteDelivery row per (subscriber, note), a
+    KeyPointDelivery row per (subscriber, key point of a live story) and a CoverageDigestDelivery row
+    per (subscriber, story whose live coverage ended), under unique constraints, are the record of what
+    was sent. For each email, in one database transaction:
     lock the subscriber row, insert its rows (and close the digest periods it ends), hand the email to
     the mail server, commit. If the server refuses the message or the connection fails, the
     transaction rolls back: nothing is recorded for that subscriber and the next run tries again
     (at-least-once). A second run at the same time skips a subscriber whose row is locked
     (PostgreSQL), and the unique constraints refuse rows already written, so two runs never send the
-    same story or note to the same reader.
+    same story, note, key point or end digest to the same reader.
 
     Through a service that takes batches (services.py), one call carries up to its limit of recipients
     of the same email, and one transaction holds the whole call: every recipient's rows commit if the
@@ -36,10 +38,11 @@ Housekeeping
     nothing can use them any more. `prune_subscribers` deletes the rest in its time (retention.py).
 
 Cost
-    Candidate stories, notes and the names of what they are about are read once per run (due.py),
-    then subscribers in keyset batches of BATCH_SIZE with their follows, deliveries and note
-    deliveries of the candidates (three or four queries a batch), then a constant handful of
-    statements per email or batch call sent (lock, insert, digest update). Each distinct email is
+    Candidate stories, notes, key points, ended coverage and the names of what they are about are read
+    once per run (due.py), then subscribers in keyset batches of BATCH_SIZE with their follows and
+    their deliveries of the candidates (stories, notes, key points, end digests: two to five queries a
+    batch), then a constant handful of statements per email or batch call sent (lock, inserts, digest
+    update). Each distinct email is
     rendered once (CONTENT_CACHE), with marks where each recipient's address and links go. One mail
     connection is reused for MESSAGES_PER_CONNECTION messages, then reopened. Apart from the
     candidates, nothing is held beyond one batch.
@@ -83,9 +86,11 @@ from articles.following.services import batching
 from articles.following.tokens import CONFIRM_MAX_AGE
 from articles.models import (
     FOLLOW_KINDS,
+    CoverageDigestDelivery,
     Delivery,
     Follow,
     FollowRequest,
+    KeyPointDelivery,
     NoteDelivery,
     Subscriber,
     Suppression,
@@ -151,6 +156,8 @@ class Summary:
     calls: int = 0  # calls to the mail server or service that sent them
     stories: int = 0  # Delivery rows written
     notes: int = 0  # NoteDelivery rows written
+    key_points: int = 0  # KeyPointDelivery rows written
+    coverage_digests: int = 0  # CoverageDigestDelivery rows written
     failed: int = 0
     skipped: int = 0  # held by a concurrent run, unsubscribed or changed meanwhile
     unmailable: int = 0  # addresses no message can be addressed to (skipped, logged)
@@ -170,8 +177,9 @@ class _Skip(Exception):
 
 
 def _record(outgoing, now):
-    """The Delivery and NoteDelivery rows of these (subscriber, owed), and the digest periods they close.
-    The unique constraints refuse a row another run wrote first (IntegrityError)."""
+    """The delivery rows of these (subscriber, owed), and the digest periods they close. The unique
+    constraints refuse a row another run wrote first (IntegrityError). Each bulk_create of nothing is
+    no query."""
     Delivery.objects.bulk_create(
         Delivery(subscriber_id=subscriber.pk, article_id=story.id)
         for subscriber, owed in outgoing
@@ -181,6 +189,16 @@ def _record(outgoing, now):
         NoteDelivery(subscriber_id=subscriber.pk, correction_id=note_id)
         for subscriber, owed in outgoing
         for note_id in owed.note_ids
+    )
+    KeyPointDelivery.objects.bulk_create(
+        KeyPointDelivery(subscriber_id=subscriber.pk, entry_id=entry_id)
+        for subscriber, owed in outgoing
+        for entry_id in owed.key_point_ids
+    )
+    CoverageDigestDelivery.objects.bulk_create(
+        CoverageDigestDelivery(subscriber_id=subscriber.pk, article_id=ending.id)
+        for subscriber, owed in outgoing
+        for ending in owed.endings
     )
     for frequency in DIGESTS:
         closing = [subscriber.pk for subscriber, owed in outgoing if frequency in owed.closes]
@@ -201,11 +219,22 @@ def _claim(outgoing):
     ]
 
 
+@dataclass
+class _Sent:
+    """What a batch of subscribers were sent before, of this run's candidates."""
+
+    delivered: dict = field(default_factory=dict)  # {id: {article id: sent_at}}
+    notes: dict = field(default_factory=dict)  # {id: {note id}}
+    key_points: dict = field(default_factory=dict)  # {id: {entry id}}
+    coverage_digests: dict = field(default_factory=dict)  # {id: {article id}}
+
+
 def _batch_lookups(subscriber_ids, candidates):
-    """For a batch of subscribers, three queries of plain tuples: their follows {id: [FollowRow]}, the
-    candidate and noted stories they were sent {id: {article id: sent_at}}, and the candidate notes
-    they were sent {id: {note id}}."""
-    follows, delivered, notes_sent = {}, {}, {}
+    """For a batch of subscribers, two to five queries of plain tuples: their follows {id: [FollowRow]},
+    and what of the candidates they were sent (_Sent): stories (candidate and noted), notes, key points
+    and end digests (the last three only when the run has some)."""
+    follows, sent = {}, _Sent()
+    delivered, notes_sent = sent.delivered, sent.notes
     rows = Follow.objects.filter(subscriber_id__in=subscriber_ids).values_list(
         "subscriber_id", *(f"{kind}_id" for kind in FOLLOW_KINDS), "frequency", "created_at"
     )
@@ -220,7 +249,18 @@ def _batch_lookups(subscriber_ids, candidates):
         rows = NoteDelivery.objects.filter(subscriber_id__in=subscriber_ids, correction_id__in=note_ids)
         for subscriber_id, note_id in rows.values_list("subscriber_id", "correction_id"):
             notes_sent.setdefault(subscriber_id, set()).add(note_id)
-    return follows, delivered, notes_sent
+    key_point_ids = candidates.key_point_ids
+    if key_point_ids:
+        rows = KeyPointDelivery.objects.filter(subscriber_id__in=subscriber_ids, entry_id__in=key_point_ids)
+        for subscriber_id, entry_id in rows.values_list("subscriber_id", "entry_id"):
+            sent.key_points.setdefault(subscriber_id, set()).add(entry_id)
+    if candidates.endings:
+        rows = CoverageDigestDelivery.objects.filter(
+            subscriber_id__in=subscriber_ids, article_id__in=list(candidates.endings)
+        )
+        for subscriber_id, article_id in rows.values_list("subscriber_id", "article_id"):
+            sent.coverage_digests.setdefault(subscriber_id, set()).add(article_id)
+    return follows, sent
 
 
 def _batches(queryset):
@@ -292,26 +332,26 @@ class _Run:
         )
         if not candidates:
             self.close_empty_digests(subscribers)
-            self.say("No new stories or notes for anyone who follows them.")
+            self.say("No new stories, notes, key points or ended coverage for anyone who follows them.")
             return
         cutoffs = digest_cutoffs(self.now)
         total = subscribers.count()
         self.say(f"{total} subscriber(s) to check.")
         for batch in _batches(subscribers):
-            follows, delivered, notes_sent = _batch_lookups(
-                [subscriber.pk for subscriber in batch], candidates
-            )
+            follows, sent = _batch_lookups([subscriber.pk for subscriber in batch], candidates)
             outgoing, closing = [], {frequency: [] for frequency in DIGESTS}
             for subscriber in batch:
                 owed = owed_to(
                     subscriber,
                     follows.get(subscriber.pk, ()),
                     candidates,
-                    delivered.get(subscriber.pk, {}),
-                    notes_sent.get(subscriber.pk, ()),
+                    sent.delivered.get(subscriber.pk, {}),
+                    sent.notes.get(subscriber.pk, ()),
                     due_frequencies(subscriber, cutoffs),
+                    key_points_sent=sent.key_points.get(subscriber.pk, ()),
+                    digests_sent=sent.coverage_digests.get(subscriber.pk, ()),
                 )
-                if owed.groups or owed.notes:
+                if owed.has_content:
                     outgoing.append((subscriber, owed))
                 elif owed.closes:
                     # Due, nothing new: the period is done; a story published later waits for the next.
@@ -366,7 +406,10 @@ class _Run:
         if self.dry_run:
             for subscriber, owed in mailable:
                 slugs = ", ".join(
-                    [story.slug for story in owed.stories] + [f"note {id}" for id in owed.note_ids]
+                    [f"key point {id}" for id in owed.key_point_ids]
+                    + [f"coverage ended {ending.id}" for ending in owed.endings]
+                    + [story.slug for story in owed.stories]
+                    + [f"note {id}" for id in owed.note_ids]
                 )
                 self.say(f"  would send to {subscriber.email}: {self.content(owed).subject} [{slugs}]")
                 self.counted([(subscriber, owed)])
@@ -386,6 +429,8 @@ class _Run:
         self.summary.emails += len(sent)
         self.summary.stories += sum(len(owed.stories) for _, owed in sent)
         self.summary.notes += sum(len(owed.note_ids) for _, owed in sent)
+        self.summary.key_points += sum(len(owed.key_point_ids) for _, owed in sent)
+        self.summary.coverage_digests += sum(len(owed.endings) for _, owed in sent)
 
     def send_one(self, subscriber, owed):
         """Record and send in one transaction: the rows commit only if the mail server took the message."""
@@ -480,6 +525,8 @@ class _Run:
         ids = [subscriber.pk for subscriber in refused]
         Delivery.objects.filter(subscriber_id__in=ids, sent_at__gte=self.now).delete()
         NoteDelivery.objects.filter(subscriber_id__in=ids, sent_at__gte=self.now).delete()
+        KeyPointDelivery.objects.filter(subscriber_id__in=ids, sent_at__gte=self.now).delete()
+        CoverageDigestDelivery.objects.filter(subscriber_id__in=ids, sent_at__gte=self.now).delete()
         suppress_refused([subscriber.email for subscriber in refused], "refused in a batch send")
         self.summary.refused += len(refused)
 

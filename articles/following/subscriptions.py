@@ -14,7 +14,16 @@ from articles.following.limits import address_within_limit
 from articles.following.targets import Followable
 from articles.following.tokens import new_request
 from articles.links import absolute
-from articles.models import FOLLOW_KINDS, Follow, FollowRequest, NoteDelivery, Subscriber, Suppression
+from articles.models import (
+    FOLLOW_KINDS,
+    CoverageDigestDelivery,
+    Follow,
+    FollowRequest,
+    KeyPointDelivery,
+    NoteDelivery,
+    Subscriber,
+    Suppression,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +131,16 @@ def data_about(subscriber):
         .select_related("correction__article")
         .order_by("sent_at", "pk")
     )
+    key_points = (
+        KeyPointDelivery.objects.filter(subscriber=subscriber)
+        .select_related("entry__article")
+        .order_by("sent_at", "pk")
+    )
+    coverage_digests = (
+        CoverageDigestDelivery.objects.filter(subscriber=subscriber)
+        .select_related("article")
+        .order_by("sent_at", "pk")
+    )
     suppression = Suppression.objects.filter(email=email).first()
     return {
         "subscriber": {
@@ -161,6 +180,23 @@ def data_about(subscriber):
                 "sent_at": _when(note.sent_at),
             }
             for note in notes
+        ],
+        "key_point_deliveries": [
+            {
+                "story": delivery.entry.article.title,
+                "key_point": delivery.entry.headline,
+                "url": absolute(delivery.entry.get_absolute_url()),
+                "sent_at": _when(delivery.sent_at),
+            }
+            for delivery in key_points
+        ],
+        "live_coverage_digest_deliveries": [
+            {
+                "story": delivery.article.title,
+                "url": absolute(delivery.article.get_absolute_url()),
+                "sent_at": _when(delivery.sent_at),
+            }
+            for delivery in coverage_digests
         ],
         "suppression": suppression
         and {

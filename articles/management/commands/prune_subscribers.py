@@ -15,7 +15,9 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Deleted {pruned.requests} expired follow request(s), {pruned.unconfirmed} unconfirmed "
-                f"address(es), {pruned.deliveries} story and {pruned.note_deliveries} note deliveries, "
+                f"address(es), {pruned.deliveries} story, {pruned.note_deliveries} note, "
+                f"{pruned.key_point_deliveries} key point and {pruned.coverage_digest_deliveries} live "
+                "coverage digest deliveries, "
                 f"{pruned.soft_bounces} stale soft-bounce count(s)."
             )
         )

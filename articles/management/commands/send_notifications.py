@@ -20,8 +20,8 @@ class Command(BaseCommand):
     help = (
         "Email followers what is due: alerts for new stories on the tags, authors and sections they follow "
         "immediately, daily or weekly digests of the others, and corrections to stories they were sent or "
-        "follow. Safe to run often (e.g. every 5 minutes from cron), and several at once: nothing is sent "
-        "twice."
+        "follow; key points of live stories followed immediately, and a digest when their coverage ends. "
+        "Safe to run often (e.g. every 5 minutes from cron), and several at once: nothing is sent twice."
     )
 
     def add_arguments(self, parser):
@@ -43,6 +43,10 @@ class Command(BaseCommand):
         verb = "Would send" if dry_run else "Sent"
         stories = "story" if summary.stories == 1 else "stories"
         notes = f" and {summary.notes} correction(s)" if summary.notes else ""
+        if summary.key_points:
+            notes += f" and {summary.key_points} key point(s)"
+        if summary.coverage_digests:
+            notes += f" and {summary.coverage_digests} live coverage digest(s)"
         calls = f" in {summary.calls} call(s)" if summary.calls != summary.emails else ""
         skipped = f"; {summary.skipped} skipped (busy or changed meanwhile)" if summary.skipped else ""
         if summary.refused:
