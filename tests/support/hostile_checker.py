@@ -37,6 +37,7 @@ SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 DANGEROUS_CSS_RE = re.compile(r"expression|javascript|vbscript|behavior|binding|url\s*\(|@import", re.I)
 SAME_SITE_PATH_RE = re.compile(r"/(?![/\\])")  # "/static/…", "/admin/jsi18n/"; not "//host" or "/\\host"
 
+
 def _describe(element, tag, attrs):
     shown = " ".join(f'{name}="{value[:100]}"' for name, value in attrs.items())
     text = (element.text or "")[:160]
@@ -50,7 +51,8 @@ def _urls(name, value):
 
 
 # The public pages' own scripts, by name (static files, no inline code): the Most read beacon on every
-# story, the players' loader on a story with embeds, a live story's updater. Anything else is a script someone got in.
+# story, the players' loader on a story with embeds, a live story's updater. Anything else is a script
+# someone got in.
 PUBLIC_SCRIPTS = {"/static/js/mostread.js", "/static/js/embeds.js", "/static/js/live.js"}
 
 
