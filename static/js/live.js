@@ -25,6 +25,12 @@
 
   function say(text, withButton) {
     // The notice keeps its height whatever it says (site.css): nothing below it moves.
+    var shown = notice.querySelector(".live__show");
+    if (withButton && shown) {
+      // The same button with new words: a reader on it (focused, about to click) stays on it.
+      shown.textContent = text;
+      return;
+    }
     notice.textContent = "";
     var line = document.createElement("p");
     if (withButton) {
