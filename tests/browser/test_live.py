@@ -35,7 +35,8 @@ LAYOUT_SHIFTS = """
 window.__shifts = [];
 new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
-        const nodes = (entry.sources || []).map((s) => s.node ? s.node.nodeName : "?");
+        const nodes = (entry.sources || []).map((s) => !s.node ? "?"
+            : `${s.node.nodeName}.${s.node.className || ""} ${(s.node.textContent || "").slice(0, 40)}`);
         window.__shifts.push({value: entry.value, byInput: entry.hadRecentInput, at: entry.startTime, nodes});
     }
 }).observe({type: "layout-shift", buffered: true});
@@ -122,6 +123,20 @@ def notice(page):
 
 def entry_texts(page):
     return [text.strip() for text in page.locator(".live__entries > li .live-entry__body").all_inner_texts()]
+
+
+def set_hidden(page, hidden):
+    """Playwright has no hidden tab: the page is told it is hidden (or visible again) as the browser
+    would tell it, through document.hidden, visibilityState and a visibilitychange event."""
+    page.evaluate(
+        """(hidden) => {
+        Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
+        Object.defineProperty(document, "visibilityState", {configurable: true,
+            get: () => hidden ? "hidden" : "visible"});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""",
+        hidden,
+    )
 
 
 def wait_for_notice(page, pattern, seconds):
@@ -230,19 +245,12 @@ def test_no_poll_while_the_tab_is_hidden_and_one_at_once_on_return(reader, keyno
     reader.add_init_script(COUNT_POLLS)
     reader.goto(reader.site + keynote.get_absolute_url())
     reader.wait_for_function("() => window.__polls.length >= 1", timeout=(POLL * 2 + 2) * 1000)
-    # Playwright has no hidden tab: the page is told it is hidden as the browser would tell it.
-    reader.evaluate("""() => {
-        Object.defineProperty(document, "hidden", {configurable: true, get: () => window.__hidden});
-        Object.defineProperty(document, "visibilityState", {configurable: true,
-            get: () => window.__hidden ? "hidden" : "visible"});
-        window.__hidden = true;
-        document.dispatchEvent(new Event("visibilitychange"));
-    }""")
+    set_hidden(reader, True)
     reader.wait_for_timeout(500)  # a poll already on its way may land
     hidden_at = reader.evaluate("window.__polls.length")
     reader.wait_for_timeout(POLL * 3000 + 500)
     assert reader.evaluate("window.__polls.length") == hidden_at, "it polled from a hidden tab"
-    reader.evaluate("window.__hidden = false; document.dispatchEvent(new Event('visibilitychange'))")
+    set_hidden(reader, False)
     reader.wait_for_timeout(300)  # well inside one interval: the poll on return is at once
     assert reader.evaluate("window.__polls.length") == hidden_at + 1
     assert_clean(reader)
@@ -273,3 +281,53 @@ def test_after_errors_it_asks_less_and_less_often_then_at_the_usual_pace(reader,
     problems = [p for p in reader.problems.problems if "503" not in p]
     assert problems == []
     assert LiveEntry.objects.count() == 2
+
+
+@pytest.mark.parametrize("width", [320, 375])
+def test_more_updates_than_the_fragment_holds_are_announced_without_moving_the_page(
+    reader, keynote, editor, width
+):
+    reader.add_init_script(LAYOUT_SHIFTS)
+    reader.set_viewport_size({"width": width, "height": 700})
+    reader.goto(reader.site + keynote.get_absolute_url(), wait_until="networkidle")
+    reader.evaluate("document.querySelector('.live__notice').scrollIntoView({block: 'start'})")
+    wait_for_notice(reader, r"^New updates appear here as", seconds=2)
+    live.post(keynote, editor, "One first.")
+    wait_for_notice(reader, r"^1 new update: show$", seconds=POLL * 2 + 2)  # one line, then two
+    # The reader is on another tab while the desk posts a burst (no poll then: SQLite's in-memory test
+    # database would refuse a read during the writes), and comes back to it.
+    set_hidden(reader, True)
+    reader.wait_for_timeout(500)  # a poll already on its way lands
+    for number in range(live.FRAGMENT_ENTRIES + 2):
+        live.post(keynote, editor, f"Rapid update {number}.")
+    set_hidden(reader, False)
+    wait_for_notice(reader, rf"^More than {live.FRAGMENT_ENTRIES} ", seconds=POLL * 2 + 2)
+    assert notice(reader) == f"More than {live.FRAGMENT_ENTRIES} new updates: reload the page"
+    assert reader.evaluate(UNASKED_SHIFT) == 0, reader.evaluate("window.__shifts")
+    assert_clean(reader)
+
+
+def test_an_update_deleted_before_it_is_shown_is_no_longer_offered(reader, keynote, editor):
+    reader.goto(reader.site + keynote.get_absolute_url())
+    entry = live.post(keynote, editor, "Posted by mistake.")
+    wait_for_notice(reader, r"^1 new update: show$", seconds=POLL * 2 + 2)
+    entry.delete()  # autocommit: the page and its fragment are purged as it returns
+    wait_for_notice(reader, r"^Up to date", seconds=POLL * 2 + 2)
+    assert reader.get_by_role("button", name=re.compile("new update")).count() == 0
+    assert "Posted by mistake." not in entry_texts(reader)
+    assert_clean(reader)
+
+
+def test_when_the_desk_ends_the_coverage_the_page_says_so_and_stops_asking(
+    reader, desk, live_server, keynote
+):
+    reader.add_init_script(COUNT_POLLS)
+    reader.goto(reader.site + keynote.get_absolute_url())
+    open_desk(desk, live_server, keynote)
+    desk.get_by_role("button", name="End the coverage").click()
+    desk.get_by_text("Coverage ended.").wait_for()
+    wait_for_notice(reader, r"^This coverage has ended\.$", seconds=POLL * 2 + 2)
+    polls = reader.evaluate("window.__polls.length")
+    reader.wait_for_timeout(POLL * 3000)
+    assert reader.evaluate("window.__polls.length") == polls, "it kept asking after the coverage ended"
+    assert_clean(reader)
