@@ -7,6 +7,8 @@ top of the list when the reader asks, and shown by a reload without JavaScript. 
 either colour scheme before or after; no layout shift happens that the reader did not cause (a
 PerformanceObserver installed before the page loads sums them). The script asks conditionally (an
 unchanged fragment is a 304), stops asking while its tab is hidden, and asks less often after errors.
+A burst of more updates than the fragment holds is announced without a shift on a phone; an update
+deleted before it is shown is no longer offered; coverage ended at the desk is said, and polling stops.
 """
 
 import logging
