@@ -7,6 +7,7 @@ JavaScript poll ``/news/<slug>/live/``, a small fragment of the newest updates c
 same way (static/js/live.js); without it, a reload shows them.
 """
 
+from django.conf import settings
 from django.db import models, transaction
 
 from articles.links import absolute
@@ -15,12 +16,16 @@ from articles.models import Article, Author, LiveEntry
 # The fragment readers poll holds the newest updates: more arriving between two polls than this is
 # a page to reload, and the script says so.
 FRAGMENT_ENTRIES = 20
-# How often an open page asks for new updates, in seconds; it waits longer after each failure, up to
-# MAX_POLL_SECONDS, and not at all while its tab is hidden.
-POLL_SECONDS = 30
+# An open page asks for new updates every settings.LIVE_POLL_SECONDS (poll_seconds()); it waits longer
+# after each failure, up to MAX_POLL_SECONDS, and not at all while its tab is hidden.
 MAX_POLL_SECONDS = 300
 # Search engines are given the newest updates only: a keynote's hundreds would bloat every page.
 JSON_LD_ENTRIES = 50
+
+
+def poll_seconds():
+    """How often the live page's script polls: the setting, at least one second."""
+    return max(1, int(settings.LIVE_POLL_SECONDS))
 
 
 def timeline(article):

@@ -196,7 +196,7 @@ def story_parts(article):
         "corrections": list(article.corrections.all()) if article.revised_at else [],
         "live_entries": entries,
         "key_points": [entry for entry in entries if entry.is_key_point],
-        "live_poll_seconds": live.POLL_SECONDS,
+        "live_poll_seconds": live.poll_seconds(),
         # Read from the stored HTML, which names its players: no query, and nothing a body can forge
         # (only our own facades are <figure> elements).
         "embed_frame_origins": facades.frame_origins(

@@ -140,6 +140,10 @@ edgepurge.configure(
     EDGE_PURGE_URL, fastly_api=FASTLY_API_URL, cloudflare_api=CLOUDFLARE_API_URL, timeout=EDGE_PURGE_TIMEOUT
 )
 
+# How often an open live page asks for new updates, in whole seconds (articles/live.py, static/js/live.js):
+# each poll of an unchanged fragment is a cache hit, mostly a 304. Tests make it short.
+LIVE_POLL_SECONDS = env.int("LIVE_POLL_SECONDS", default=30)
+
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 # Or through a service's API, batching where it can, with a bounce webhook (conclave/emailservice.py).
 EMAIL_SERVICE = env.str("EMAIL_SERVICE", default="")

@@ -14,6 +14,7 @@
   var lastTag = null;
   var waiting = []; // updates fetched, not shown yet: newest first
   var moreThanFetched = false;
+  var ended = false; // the editors closed the coverage: no more polls
 
   function shownIds() {
     var ids = {};
@@ -25,6 +26,13 @@
 
   function say(text, withButton) {
     // The notice keeps its height whatever it says (site.css): nothing below it moves.
+    var shown = notice.querySelector(".live__show");
+    if (withButton && shown) {
+      // The same button with new words: a reader on it (focused, about to click) stays on it. The
+      // same words again are not touched, so that nothing is announced twice.
+      if (shown.textContent !== text) shown.textContent = text;
+      return;
+    }
     notice.textContent = "";
     var line = document.createElement("p");
     if (withButton) {
@@ -33,11 +41,16 @@
       button.className = "live__show";
       button.textContent = text;
       button.addEventListener("click", showWaiting);
+      line.className = "live__action";
       line.appendChild(button);
     } else {
       line.textContent = text;
     }
     notice.appendChild(line);
+  }
+
+  function idle() {
+    say(ended ? "This coverage has ended." : "Up to date. New updates appear here.", false);
   }
 
   function announce() {
@@ -65,7 +78,7 @@
       first = waiting[i];
     }
     waiting = [];
-    say("Up to date. New updates appear here.", false);
+    idle();
     // The reader asked for them: take them to the newest, where they can read on down.
     if (first) {
       first.setAttribute("tabindex", "-1");
@@ -77,7 +90,10 @@
     var fragment = new DOMParser().parseFromString(html, "text/html");
     var fetched = fragment.querySelector(".live__entries");
     if (!fetched) return;
-    if (fetched.getAttribute("data-coverage") !== "live") stop();
+    if (fetched.getAttribute("data-coverage") !== "live") {
+      ended = true;
+      stop();
+    }
     var shown = shownIds();
     var fresh = [];
     fetched.querySelectorAll("[data-entry]").forEach(function (entry) {
@@ -88,7 +104,11 @@
     moreThanFetched = total - count > fresh.length;
     var before = waiting.length;
     waiting = fresh;
-    if (waiting.length !== before || moreThanFetched) announce();
+    if (waiting.length) {
+      if (waiting.length !== before || moreThanFetched) announce();
+    } else if (before || ended) {
+      idle(); // the updates announced were deleted, or the coverage ended: say so, offer nothing
+    }
   }
 
   var inFlight = false;
