@@ -717,6 +717,10 @@ def test_load_demo_shows_full_facades_with_no_network(db, settings, monkeypatch)
     assert Embed.objects.filter(status="ok").count() == 4  # the teardown's three, the live outage's post
     outage = Article.objects.get(slug__contains="helix-cloud-outage")
     assert outage.live_entries.filter(body_html__contains="embed--post").count() == 1
+    # The demo: an outage, 25 updates, 3 key points, an embed, ended after the last update.
+    assert outage.coverage == "ended" and outage.live_entries.count() == 25
+    assert outage.live_entries.filter(is_key_point=True).count() == 3
+    assert outage.coverage_ended_at > outage.live_entries.latest("posted_at").posted_at
     video = Embed.objects.get(provider="youtube")
     assert video.width == 960 and video.thumbnail.name.endswith(".webp")
 

@@ -331,3 +331,10 @@ def test_a_key_point_is_dated_from_when_it_became_one(live_story, poster, time_m
     plain.is_key_point = False
     plain.save()
     assert plain.key_point_at is None
+
+
+def test_the_follow_box_of_a_live_story_says_what_its_followers_get(client, live_story):
+    html = client.get(live_story.get_absolute_url()).content.decode()
+    assert "Get its key points by email as they happen" in html
+    ordinary = client.get(ArticleFactory().get_absolute_url()).content.decode()
+    assert "Get its corrections and updates by email." in ordinary and "key points" not in ordinary

@@ -76,7 +76,7 @@ def site_footer(context):
 def follow_box(subject):
     """The follow box of a tag, author, section or story page: the same for every reader (no CSRF token),
     as those pages may come from a shared cache."""
-    return {"target": Followable(subject)}
+    return {"target": Followable(subject), "coverage": getattr(subject, "coverage", "")}
 
 
 @register.simple_tag
