@@ -55,7 +55,7 @@ test: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py check
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest --cov
+	$(BIN)/pytest --cov --numprocesses=auto --maxprocesses=8
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

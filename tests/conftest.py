@@ -1,8 +1,11 @@
 import datetime
+import hashlib
+import inspect
 
 import pytest
 from django.utils import timezone
 
+from articles import images
 from articles.models import Article
 from tests.factories import (
     ArticleFactory,
@@ -19,12 +22,50 @@ SEED_SLUG = "openai-foxconn-collaboration-ai-supply-chain-us-data-center-compone
 pytest_plugins = ["tests.support.hostile_requests", "tests.support.fake_providers"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def pictures_encoded_once():
+    """Each picture the suite writes is encoded once per test process, however many tests write it.
+
+    A dozen tests load the demo, whose eighteen pictures each take ~2 s to encode in every rendition
+    (AVIF is most of it), and factories write the same test cards again and again. The same pixels,
+    metadata, format and options give the same bytes, so later writes reuse them; everything else
+    about writing a picture (resizing, storage, the index) still runs every time.
+    """
+    encoded = {}
+    encode = images._encode
+
+    def encode_once(im, fmt="JPEG", quality=None):
+        pixels = hashlib.blake2b(im.tobytes()).digest()
+        options = repr(images._encode_options(fmt))  # as it is now: a test may change the options
+        key = (fmt, quality, options, im.mode, im.size, repr(sorted(im.info.items())), pixels)
+        if key not in encoded:
+            encoded[key] = encode(im, fmt, quality)
+        return encoded[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(images, "_encode", encode_once)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def empty_cache():
     """Each test starts with an empty cache, as the Redis run shares one server between tests."""
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def forked_children_measured_cheaply():
+    """Under `make test`, faster forks for the children that format bodies and decode uploads.
+
+    Coverage starts a measurement in each child (concurrency = multiprocessing), and its collector
+    records where it started with inspect.stack(), which resolves the file of every loaded module the
+    first time a process asks (inspect.getmodule's cache): paid again by each fork of a parent that
+    never asked. Asking here, in the parent, fills the cache the children inherit: ~127 ms a child
+    becomes ~50 ms. The parent's cost after the first test is under a millisecond.
+    """
+    inspect.getmodule(compile("", "<no module: makes inspect index the loaded ones>", "exec"))
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,19 @@ import atexit
 import os
 import shutil
 import tempfile
+from urllib.parse import urlsplit
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 
 from conclave.settings import *  # noqa: E402,F403
+
+
+def _redis_database_moved(url, offset):
+    """``redis://host:port/N`` with database N + offset (Redis has 16 unless configured otherwise)."""
+    parts = urlsplit(url)
+    return parts._replace(path=f"/{int(parts.path.strip('/') or 0) + offset}").geturl()
+
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -30,6 +38,10 @@ WHITENOISE_AUTOREFRESH = True
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
     # Keep test keys apart from anything else living in the same Redis database.
     CACHES["default"]["KEY_PREFIX"] = "conclave-tests"  # noqa: F405
+    # Each pytest-xdist worker (gw0, gw1...) gets a database of its own, the one CACHE_URL names plus
+    # its number: every test starts with cache.clear(), which empties the whole database.
+    _worker_number = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    CACHES["default"]["LOCATION"] = _redis_database_moved(CACHES["default"]["LOCATION"], _worker_number)  # noqa: F405
 # Embeds: only hosts mapped by EMBEDS_TEST_RESOLVE (a test's fake server) are reached; every other is
 # refused without a DNS lookup, so no test reaches the network (articles/embeds/fetching.py).
 TESTING = True

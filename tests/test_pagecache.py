@@ -911,7 +911,7 @@ def test_the_redis_run_keeps_pages_in_redis_itself(client, newsroom):
     import redis
 
     prime(client, "/", "/tags/semiconductors/")
-    server = redis.Redis.from_url(os.environ["CACHE_URL"])
+    server = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
     kept = list(server.scan_iter(match="*pagecache:page:*"))
     assert len(kept) >= 2
 
