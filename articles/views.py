@@ -197,11 +197,7 @@ def story_parts(article):
         "live_entries": entries,
         "key_points": [entry for entry in entries if entry.is_key_point],
         "live_poll_seconds": live.poll_seconds(),
-        # Read from the stored HTML, which names its players: no query, and nothing a body can forge
-        # (only our own facades are <figure> elements).
-        "embed_frame_origins": facades.frame_origins(
-            "".join([article.body_html, *(entry.body_html for entry in entries)])
-        ),
+        "embed_frame_origins": embed_frame_origins(article, entries),
     }
     return {
         "og": render_to_string("articles/story_og.html", context),
@@ -209,6 +205,16 @@ def story_parts(article):
         "body": render_to_string("articles/story_body.html", context),
         "frame_origins": context["embed_frame_origins"],
     }
+
+
+def embed_frame_origins(article, entries):
+    """The players the story page may frame. Read from the stored HTML, which names its players: no
+    query, and nothing a body can forge (only our own facades are <figure> elements). While coverage is
+    live, every player: an update shown without a reload may bring one the page had not, and the page's
+    policy cannot change until it is loaded again."""
+    if article.is_live_coverage:
+        return sorted(providers.FRAME_ORIGINS)
+    return facades.frame_origins("".join([article.body_html, *(entry.body_html for entry in entries)]))
 
 
 def related_box(article):

@@ -205,8 +205,17 @@ def test_a_page_with_many_updates_costs_the_same_queries(client, live_story, pos
     assert len(many) == len(one)
 
 
-def test_a_player_in_an_update_is_allowed_by_the_page_s_policy(client, live_story, poster, settings):
+def test_while_live_the_page_s_policy_lets_in_every_player_an_update_may_bring(
+    client, live_story, poster, django_capture_on_commit_callbacks
+):
+    """An update shown without a reload may bring a player the page had not: its policy, made when it
+    was loaded, already allows it. Once the coverage ends, only the players shown."""
+    from articles.embeds import providers
     from articles.embeds.models import Embed
+
+    response = client.get(live_story.get_absolute_url())
+    assert csp_directive(response, "frame-src") == sorted(providers.FRAME_ORIGINS)
+    assert "js/embeds" in response.content.decode()
 
     Embed.objects.create(
         url="https://www.youtube.com/watch?v=dQw4w9WgXcQ",
@@ -215,10 +224,27 @@ def test_a_player_in_an_update_is_allowed_by_the_page_s_policy(client, live_stor
         title="The keynote stream",
         status="ok",
     )
-    live.post(live_story, poster, "Watch it here:\n\nhttps://www.youtube.com/watch?v=dQw4w9WgXcQ")
+    with django_capture_on_commit_callbacks(execute=True):  # the purges
+        live.post(live_story, poster, "Watch it here:\n\nhttps://www.youtube.com/watch?v=dQw4w9WgXcQ")
+        live_story.coverage = Article.Coverage.ENDED
+        live_story.save()
     response = client.get(live_story.get_absolute_url())
-    assert "youtube-nocookie.com" in response["Content-Security-Policy"]
+    assert csp_directive(response, "frame-src") == ["https://www.youtube-nocookie.com"]
     assert "js/embeds" in response.content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        LiveEntry.objects.all().delete()
+    response = client.get(live_story.get_absolute_url())
+    assert csp_directive(response, "frame-src") is None
+    assert "js/embeds" not in response.content.decode()
+
+
+def csp_directive(response, name):
+    for directive in response["Content-Security-Policy"].split(";"):
+        directive_name, *sources = directive.split()
+        if directive_name == name:
+            return sources
+    return None
 
 
 # -- Search engines ---------------------------------------------------------------------------------

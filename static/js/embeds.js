@@ -37,19 +37,27 @@
     button.remove();
   }
 
-  document.querySelectorAll("figure.embed[data-embed-src]").forEach(function (figure) {
-    var box = figure.querySelector(".embed__frame");
-    if (!box) {
-      return;
-    }
-    var button = document.createElement("button");
-    button.type = "button";
-    button.className = "embed__load";
-    button.textContent = figure.getAttribute("data-embed-action") || "Load";
-    button.setAttribute("aria-label", button.textContent + ": " + (figure.getAttribute("data-embed-title") || ""));
-    button.addEventListener("click", function () {
-      load(figure, box, button);
+  function offer(root) {
+    root.querySelectorAll("figure.embed[data-embed-src]:not(.embed--loaded)").forEach(function (figure) {
+      var box = figure.querySelector(".embed__frame");
+      if (!box || box.querySelector(".embed__load")) {
+        return;
+      }
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "embed__load";
+      button.textContent = figure.getAttribute("data-embed-action") || "Load";
+      button.setAttribute("aria-label", button.textContent + ": " + (figure.getAttribute("data-embed-title") || ""));
+      button.addEventListener("click", function () {
+        load(figure, box, button);
+      });
+      box.appendChild(button);
     });
-    box.appendChild(button);
+  }
+
+  offer(document);
+  // Live coverage (live.js) puts new updates on the page when the reader asks: their players too.
+  document.addEventListener("live:shown", function (event) {
+    offer(event.target);
   });
 })();

@@ -79,6 +79,8 @@
     }
     waiting = [];
     idle();
+    // Their players get their "Load" buttons (embeds.js), as the ones on the page did.
+    list.dispatchEvent(new CustomEvent("live:shown", { bubbles: true }));
     // The reader asked for them: take them to the newest, where they can read on down.
     if (first) {
       first.setAttribute("tabindex", "-1");
@@ -90,9 +92,12 @@
     var fragment = new DOMParser().parseFromString(html, "text/html");
     var fetched = fragment.querySelector(".live__entries");
     if (!fetched) return;
-    if (fetched.getAttribute("data-coverage") !== "live") {
+    if (fetched.getAttribute("data-coverage") !== "live" && !ended) {
       ended = true;
       stop();
+      // The heading loses its "Live" mark, as a reload would show it (story_body.html).
+      var heading = live.querySelector(".live__heading");
+      if (heading) heading.textContent = "Updates";
     }
     var shown = shownIds();
     var fresh = [];
@@ -118,7 +123,12 @@
     inFlight = true;
     fetch(live.getAttribute("data-live-url"), { cache: "no-cache", credentials: "omit" })
       .then(function (response) {
-        if (!response.ok) throw new Error(response.status);
+        if (!response.ok) {
+          var error = new Error(response.status);
+          // Retry-After in seconds; a date is read as none.
+          error.retryAfter = 1000 * (parseInt(response.headers.get("Retry-After"), 10) || 0);
+          throw error;
+        }
         delay = interval;
         var tag = response.headers.get("ETag");
         if (tag && tag === lastTag) return null; // unchanged (the browser's copy, revalidated)
@@ -128,8 +138,9 @@
       .then(function (html) {
         if (html !== null) received(html);
       })
-      .catch(function () {
-        delay = Math.min(delay * 2, maxInterval); // the server is busy or away: ask less often
+      .catch(function (error) {
+        // The server is busy or away: ask less often, and not before it said to come back (503, 429).
+        delay = Math.min(Math.max(delay * 2, error.retryAfter || 0), maxInterval);
       })
       .then(function () {
         inFlight = false;

@@ -6,14 +6,18 @@ an update is announced in the status line without moving the page or the reader'
 top of the list when the reader asks, and shown by a reload without JavaScript. axe finds nothing in
 either colour scheme before or after; no layout shift happens that the reader did not cause (a
 PerformanceObserver installed before the page loads sums them). The script asks conditionally (an
-unchanged fragment is a 304), stops asking while its tab is hidden, and asks less often after errors.
+unchanged fragment is a 304), stops asking while its tab is hidden, asks less often after errors and
+not before a Retry-After. A video in an update shown without a reload loads on a click, within the
+page's policy.
 A burst of more updates than the fragment holds is announced without a shift on a phone; an update
-deleted before it is shown is no longer offered; coverage ended at the desk is said, and polling stops.
+deleted before it is shown is no longer offered; coverage ended at the desk is said (the heading loses
+its "Live" mark), and polling stops.
 """
 
 import logging
 import re
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -21,6 +25,7 @@ from django.conf import settings
 from django.test import Client
 
 from articles import live
+from articles.embeds.models import Embed
 from articles.models import Article, LiveEntry
 from tests.browser.conftest import BROWSER_DB, assert_clean
 from tests.factories import ArticleFactory, AuthorFactory
@@ -28,6 +33,8 @@ from tests.factories import ArticleFactory, AuthorFactory
 pytestmark = BROWSER_DB
 
 POLL = 1  # seconds between polls on the reader's page
+PLAYER_HOST = "www.youtube-nocookie.com"
+VIDEO_ID = "Qx3TeardwnA"
 AXE_RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa", "best-practice"]
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": AXE_RULES}, "resultTypes": ["violations"]}
 
@@ -285,6 +292,64 @@ def test_after_errors_it_asks_less_and_less_often_then_at_the_usual_pace(reader,
     assert LiveEntry.objects.count() == 2
 
 
+def test_a_server_that_says_when_to_come_back_is_not_asked_before_then(reader, keynote):
+    asked = []
+
+    def fragment(route):
+        asked.append(time.monotonic())
+        if len(asked) == 1:
+            route.fulfill(status=503, body="Busy", headers={"Retry-After": str(3 * POLL)})
+        else:
+            route.continue_()
+
+    reader.route(re.compile(r"/live/$"), fragment)
+    reader.goto(reader.site + keynote.get_absolute_url())
+    deadline = time.monotonic() + 15
+    while len(asked) < 3:
+        assert time.monotonic() < deadline, f"only {len(asked)} polls"
+        reader.wait_for_timeout(100)
+    gaps = [later - earlier for earlier, later in zip(asked, asked[1:], strict=False)]
+    # Not after the doubled 2 s but after the 3 s the server asked for, then the usual 1 s again.
+    assert 2.9 * POLL < gaps[0] < 3.8 * POLL, gaps
+    assert 0.7 * POLL < gaps[1] < 1.6 * POLL, gaps
+    assert [p for p in reader.problems.problems if "503" not in p] == []
+
+
+def test_a_player_in_an_update_shown_without_reload_loads_on_a_click(reader, keynote, editor):
+    """The page had no player when it was loaded: the new update's video still gets its button, and
+    the page's policy lets its player in (no CSP violation; the player's host is then refused here,
+    as every host but the live server is)."""
+    Embed.objects.create(
+        url=f"https://www.youtube.com/watch?v={VIDEO_ID}",
+        provider="youtube",
+        kind="video",
+        title="The keynote stream",
+        status="ok",
+    )
+    ours = urlsplit(reader.site).netloc
+    reader.route(lambda url: urlsplit(url).netloc != ours, lambda route: route.abort())
+    reader.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.blockedURI));"
+    )
+    reader.goto(reader.site + keynote.get_absolute_url(), wait_until="networkidle")
+    assert reader.locator("figure.embed").count() == 0
+    live.post(keynote, editor, f"Watch the stream:\n\nhttps://www.youtube.com/watch?v={VIDEO_ID}")
+    wait_for_notice(reader, r"^1 new update: show$", seconds=POLL * 2 + 2)
+    reader.get_by_role("button", name=re.compile("new update")).click()
+
+    button = reader.locator(".live__entries > li:first-child").get_by_role(
+        "button", name=re.compile("^Load video")
+    )
+    with reader.expect_request(lambda request: urlsplit(request.url).netloc == PLAYER_HOST):
+        button.click()
+    frame = reader.locator(".live__entries > li:first-child figure.embed iframe")
+    assert urlsplit(frame.get_attribute("src")).path == f"/embed/{VIDEO_ID}"
+    reader.wait_for_timeout(300)
+    assert reader.evaluate("window.__violations") == []
+    assert [p for p in reader.problems.problems if PLAYER_HOST not in p] == []
+
+
 @pytest.mark.parametrize("width", [320, 375])
 def test_more_updates_than_the_fragment_holds_are_announced_without_moving_the_page(
     reader, keynote, editor, width
@@ -329,6 +394,9 @@ def test_when_the_desk_ends_the_coverage_the_page_says_so_and_stops_asking(
     desk.get_by_role("button", name="End the coverage").click()
     desk.get_by_text("Coverage ended.").wait_for()
     wait_for_notice(reader, r"^This coverage has ended\.$", seconds=POLL * 2 + 2)
+    # The "Live" mark goes with it, as a reload would show the heading.
+    assert reader.locator(".live__heading").inner_text().strip() == "Updates"
+    assert reader.locator(".live__badge").count() == 0
     polls = reader.evaluate("window.__polls.length")
     reader.wait_for_timeout(POLL * 3000)
     assert reader.evaluate("window.__polls.length") == polls, "it kept asking after the coverage ended"
