@@ -159,6 +159,16 @@ class RedisStore:
         return {int(member): int(score) for member, score in found}
 
 
+def _count_up(key, timeout):
+    """Adds one to a counter of the cache, made if missing (Django's incr needs it there): the new count."""
+    cache.add(key, 0, timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between the two
+        cache.add(key, 1, timeout)
+        return 1
+
+
 class CacheStore:
     """Buckets under Django's cache API, for caches that are not Redis: per hour a counter per story,
     and the hour's stories as numbered slots (each written once, so nothing is read, changed and
@@ -168,19 +178,10 @@ class CacheStore:
         timeout = int((_bucket_expiry(hour) - timezone.now()).total_seconds())
         counter = f"mostread:h:{hour}:{article_id}"
         if cache.add(counter, 1, timeout):
-            slot = self._incr(f"mostread:h:{hour}:n", timeout)
+            slot = _count_up(f"mostread:h:{hour}:n", timeout)
             cache.set(f"mostread:h:{hour}:slot:{slot}", article_id, timeout)
         else:
-            self._incr(counter, timeout)
-
-    @staticmethod
-    def _incr(key, timeout):
-        cache.add(key, 0, timeout)
-        try:
-            return cache.incr(key)
-        except ValueError:  # expired between the two
-            cache.add(key, 1, timeout)
-            return 1
+            _count_up(counter, timeout)
 
     def totals(self, hours):
         sizes = cache.get_many([f"mostread:h:{hour}:n" for hour in hours])
@@ -235,12 +236,7 @@ def record_view(article_id, visitor, now=None):
     # per minute of our clock (not the cache server's expiry, which runs on its own), this one and the
     # last together, so that a burst across the turn of a minute is seen whole.
     minute, last_minute = (f"mostread:rate:{who}:{when:%Y%m%d%H%M}" for when in (now, now - ONE_MINUTE))
-    cache.add(minute, 0, 2 * RATE_WINDOW_SECONDS)
-    try:
-        stories = cache.incr(minute)
-    except ValueError:  # expired between the two: rare, and a single story
-        stories = 1
-    stories += cache.get(last_minute, 0)
+    stories = _count_up(minute, 2 * RATE_WINDOW_SECONDS) + cache.get(last_minute, 0)
     if stories > MAX_STORIES_PER_MINUTE:
         cache.set(flagged, 1, day)
         return False

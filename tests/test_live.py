@@ -362,5 +362,9 @@ def test_a_key_point_is_dated_from_when_it_became_one(live_story, poster, time_m
 def test_the_follow_box_of_a_live_story_says_what_its_followers_get(client, live_story):
     html = client.get(live_story.get_absolute_url()).content.decode()
     assert "Get its key points by email as they happen" in html
+    ended = ArticleFactory(coverage=Article.Coverage.ENDED)
+    html = client.get(ended.get_absolute_url()).content.decode()
+    assert "Get a summary of its live coverage and its corrections by email." in html
+    assert "as they happen" not in html
     ordinary = client.get(ArticleFactory().get_absolute_url()).content.decode()
     assert "Get its corrections and updates by email." in ordinary and "key points" not in ordinary

@@ -234,7 +234,6 @@ def _batch_lookups(subscriber_ids, candidates):
     and what of the candidates they were sent (_Sent): stories (candidate and noted), notes, key points
     and end digests (the last three only when the run has some)."""
     follows, sent = {}, _Sent()
-    delivered, notes_sent = sent.delivered, sent.notes
     rows = Follow.objects.filter(subscriber_id__in=subscriber_ids).values_list(
         "subscriber_id", *(f"{kind}_id" for kind in FOLLOW_KINDS), "frequency", "created_at"
     )
@@ -243,12 +242,12 @@ def _batch_lookups(subscriber_ids, candidates):
         follows.setdefault(subscriber_id, []).append(FollowRow(kind, target_id, frequency, created_at))
     rows = Delivery.objects.filter(subscriber_id__in=subscriber_ids, article_id__in=candidates.article_ids)
     for subscriber_id, article_id, sent_at in rows.values_list("subscriber_id", "article_id", "sent_at"):
-        delivered.setdefault(subscriber_id, {})[article_id] = sent_at
+        sent.delivered.setdefault(subscriber_id, {})[article_id] = sent_at
     note_ids = [note.id for notes in candidates.notes_by_article.values() for note in notes]
     if note_ids:
         rows = NoteDelivery.objects.filter(subscriber_id__in=subscriber_ids, correction_id__in=note_ids)
         for subscriber_id, note_id in rows.values_list("subscriber_id", "correction_id"):
-            notes_sent.setdefault(subscriber_id, set()).add(note_id)
+            sent.notes.setdefault(subscriber_id, set()).add(note_id)
     key_point_ids = candidates.key_point_ids
     if key_point_ids:
         rows = KeyPointDelivery.objects.filter(subscriber_id__in=subscriber_ids, entry_id__in=key_point_ids)
