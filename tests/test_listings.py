@@ -27,6 +27,16 @@ def test_listings_show_only_published_stories_newest_first(client, newsroom, url
     ]
 
 
+@pytest.mark.parametrize("url", ["/sections/chips/", "/authors/ada-reporter/", "/tags/semiconductors/"])
+def test_a_subject_s_page_has_its_follow_box_in_a_column_set_before_it_arrives(client, newsroom, url):
+    main = html5lib.parse(client.get(url).content, namespaceHTMLElements=False).find(".//main")
+    body = main.find(".//div[@class='listing-body listing-body--aside']")
+    assert [child.get("class") for child in body] == ["listing-main", "listing-aside"]
+    assert body[1].find(".//form[@class='follow-form']") is not None
+    # Django's {# #} comments end on their line; an unclosed one is printed on the page.
+    assert "{#" not in "".join(main.itertext())
+
+
 def test_home_leads_with_the_newest_story(client, newsroom):
     doc = html5lib.parse(client.get("/").content, namespaceHTMLElements=False)
     lead = doc.find(".//section[@class='lead']")

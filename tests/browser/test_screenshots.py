@@ -4,15 +4,26 @@ Each run writes screenshots/<page>-<width>-<scheme>.png (full pages: home, artic
 375 and 1280 px wide; light and dark) from the demo stories that ``manage.py load_demo`` loads, so a
 reviewer can look at the site, as CI last drew it, without running it. The folder is git-ignored: 20
 full-page pictures weigh about 12 MB, too much to add to the history at every change of design.
+
+A page that arrives slowly (a phone on a poor network) is drawn a piece at a time, so a layout that
+depends on what comes later moves what the reader already sees. A fast local load rarely shows it: CI
+saw it once, when its cores were busy. The last test sends the demo's pages one element at a time,
+with a pause after each long enough for it to be drawn, and requires that nothing already drawn moves.
 """
 
 import io
+import re
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
+from articles.models import Article
 from tests.browser.conftest import BROWSER_DB, assert_clean
+from tests.support.fake_edges import Answer, FakeServer
 
 pytestmark = BROWSER_DB
 
@@ -56,4 +67,69 @@ def test_screenshots_of_the_demo_site(reader, width, scheme):
         # Every picture has its width and height in the markup: loading them all moves nothing either.
         assert reader.evaluate(LAYOUT_SHIFT) == 0, f"{name} moved while its pictures loaded"
         reader.screenshot(path=SCREENSHOTS / f"{name}-{width}-{scheme}.png", full_page=True)
+    assert_clean(reader)
+
+
+# Where a reader sees one thing end: a paragraph, a heading, an item, a picture, a box.
+ELEMENT_END = re.compile(
+    rb"</(?:p|h[1-6]|li|figure|picture|div|section|article|aside|header|footer|nav|form|ol|ul|table|tr|pre|blockquote)>"
+)
+
+
+def element_by_element(html):
+    start = 0
+    for end in ELEMENT_END.finditer(html):
+        yield html[start : end.end()]
+        start = end.end()
+    yield html[start:]
+
+
+class TricklingProxy(FakeServer):
+    """Passes requests to the live server; sends its HTML an element at a time, with a pause after each."""
+
+    def __init__(self, origin):
+        super().__init__()
+        self.origin = origin
+
+    def answer(self, request):
+        if request.method == "POST":  # a story's Most read beacon: counting is not what this is for
+            return Answer(status=204)
+        url = self.origin + request.path + (f"?{request.query}" if request.query else "")
+        try:
+            response = urllib.request.urlopen(url, timeout=30)  # noqa: S310 -- the live server
+        except urllib.error.HTTPError as error:
+            response = error
+        with response:
+            body, kind = response.read(), response.headers["Content-Type"]
+        trickle = 0.03 if kind.startswith("text/html") else 0.0  # two frames at 60 Hz
+        return Answer(
+            status=response.status, body=body, type=kind, trickle=trickle, pieces=element_by_element
+        )
+
+
+@pytest.fixture
+def trickling_site(live_server):
+    """The address of a proxy to the live site that delivers its pages slowly."""
+    proxy = TricklingProxy(live_server.url)
+    yield f"http://{proxy.address}"
+    proxy.stop()
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_nothing_drawn_moves_while_a_slow_page_arrives(reader, trickling_site, width):
+    call_command("load_demo", stdout=io.StringIO())
+    latest = Article.objects.published().latest("published_at").published_at
+    pages = {
+        **PAGES,
+        "live story": "/news/helix-cloud-outage-europe-storage-sign-in/",
+        "section": "/sections/industry/",
+        "author": "/authors/mira-okafor/",
+        "topics": "/tags/",
+        "archive": reverse("articles:archive-month", args=[f"{latest:%Y}", f"{latest:%m}"]),
+    }
+    reader.set_viewport_size({"width": width, "height": 800})
+    for name, path in pages.items():
+        response = reader.goto(trickling_site + path, wait_until="networkidle", timeout=60_000)
+        assert response.status == 200, f"{name}: {response.status}"
+        assert reader.evaluate(LAYOUT_SHIFT) == 0, f"{name} moved while it arrived"
     assert_clean(reader)

@@ -16,13 +16,15 @@ They check what the real ones are documented to require and answer the way they 
 A request the real service would refuse gets the refusal, so a client sending the wrong shape fails its
 test. Every request is recorded (``fake.requests``: method, path, query, lower-cased headers, body).
 ``fake.queue(Answer(...))`` makes the next requests get hostile answers instead (a status, a body, a
-delay before the headers, a body trickled a byte at a time); ``fake.delay`` slows every answer.
+delay before the headers, a body trickled a byte or a piece at a time); ``fake.delay`` slows every
+answer.
 """
 
 import json
 import re
 import secrets
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -49,6 +51,10 @@ class Request:
         return json.loads(self.body)
 
 
+def byte_by_byte(body):
+    return (body[i : i + 1] for i in range(len(body)))
+
+
 @dataclass
 class Answer:
     status: int = 200
@@ -56,7 +62,8 @@ class Answer:
     type: str = "application/json"
     headers: dict = field(default_factory=dict)
     delay: float = 0.0  # seconds before the headers
-    trickle: float = 0.0  # seconds between single bytes of the body
+    trickle: float = 0.0  # seconds between pieces of the body
+    pieces: Callable[[bytes], Iterable[bytes]] = byte_by_byte  # what a trickled body is cut into
 
     @classmethod
     def json(cls, data, status=200, **kwargs):
@@ -124,8 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             if answer.trickle:
-                for byte in answer.body:
-                    self.wfile.write(bytes([byte]))
+                for piece in answer.pieces(answer.body):
+                    self.wfile.write(piece)
                     self.wfile.flush()
                     self.fake.wait(answer.trickle)
             else:
