@@ -42,6 +42,13 @@ if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
     # its number: every test starts with cache.clear(), which empties the whole database.
     _worker_number = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
     CACHES["default"]["LOCATION"] = _redis_database_moved(CACHES["default"]["LOCATION"], _worker_number)  # noqa: F405
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # The in-memory test database is one shared cache, and SQLite's shared cache locks whole tables: a
+    # page the live server made while a test was writing failed at once with "database table is locked"
+    # (a 503 to a browser test's poll, whose script then backed off past the test's wait). Readers that
+    # take no table locks are never turned away by a writer, as on PostgreSQL, though they may see rows
+    # not yet committed; no test reads its own writes that way. A real SQLite file is unaffected.
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA read_uncommitted = 1"  # noqa: F405
 # Embeds: only hosts mapped by EMBEDS_TEST_RESOLVE (a test's fake server) are reached; every other is
 # refused without a DNS lookup, so no test reaches the network (articles/embeds/fetching.py).
 TESTING = True

@@ -7,10 +7,11 @@ import json
 import re
 
 import pytest
+import requests
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -338,6 +339,17 @@ def test_deleting_an_update_takes_it_off_the_page_at_once(
     with django_capture_on_commit_callbacks(execute=True):
         entry.delete()
     assert "Posted by mistake." not in client.get(live_story.get_absolute_url()).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_s_poll_is_answered_while_an_update_is_being_written(live_server, live_story, poster):
+    # A poll that fails makes the reader's script back off for minutes: it must not wait on the desk.
+    live.post(live_story, poster, "Already there.")
+    with transaction.atomic():
+        live.post(live_story, poster, "Being written.")
+        response = requests.get(f"{live_server.url}/news/keynote-live/live/", timeout=10)
+    assert response.status_code == 200
+    assert "Already there." in response.text
 
 
 def test_marking_a_story_live_puts_a_mark_on_its_cards(client, live_story):

@@ -361,8 +361,8 @@ def test_more_updates_than_the_fragment_holds_are_announced_without_moving_the_p
     wait_for_notice(reader, r"^New updates appear here as", seconds=2)
     live.post(keynote, editor, "One first.")
     wait_for_notice(reader, r"^1 new update: show$", seconds=POLL * 2 + 2)  # one line, then two
-    # The reader is on another tab while the desk posts a burst (no poll then: SQLite's in-memory test
-    # database would refuse a read during the writes), and comes back to it.
+    # The reader is on another tab while the desk posts a burst (no poll then, so the burst arrives as
+    # one), and comes back to it.
     set_hidden(reader, True)
     reader.wait_for_timeout(500)  # a poll already on its way lands
     for number in range(live.FRAGMENT_ENTRIES + 2):
