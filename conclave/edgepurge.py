@@ -303,6 +303,7 @@ def _request(method, url, *, headers, body=None, timeout, where):
         )
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    response = None
     try:
         connection.request(method, _target(parts), body=body, headers={"User-Agent": USER_AGENT, **headers})
         # The connection lets go of its socket once an answer says it will close; the answer still reads it.
@@ -325,6 +326,9 @@ def _request(method, url, *, headers, body=None, timeout, where):
     except (OSError, http.client.HTTPException, ValueError) as exc:
         raise PurgeFailed(f"could not reach {where} ({type(exc).__name__})") from None
     finally:
+        # An answer cut off still holds the socket: closed now, not whenever the garbage collector gets to it.
+        if response is not None:
+            response.close()
         connection.close()
 
 

@@ -6,10 +6,12 @@ Varnish, Fastly and Cloudflare are faked on 127.0.0.1 (tests/support/fake_edges.
 points the API addresses at a closed local port, so no test can reach the real services.
 """
 
+import gc
 import json
 import socket
 import threading
 import time
+import warnings
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -380,6 +382,16 @@ def test_an_answer_without_http_is_purge_failed(cloudflare, settings):
 def test_an_endless_answer_is_cut_off(fastly):
     fastly.queue(Answer(body=b"x" * (200 * 1024)))
     assert failure(["story-12"]).reason == "the Fastly API answered with over 65,536 bytes"
+
+
+def test_a_purge_cut_off_mid_answer_lets_go_of_its_connection(fastly):
+    # The socket is closed by the purge, not left to the garbage collector (a ResourceWarning when it is).
+    fastly.queue(Answer(body=b"x" * (200 * 1024)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        failure(["story-12"])
+        gc.collect()
+    assert [str(warning.message) for warning in caught if warning.category is ResourceWarning] == []
 
 
 def test_proxies_from_the_environment_are_not_used(fastly, monkeypatch):
