@@ -34,6 +34,7 @@ from tests.support.fake_providers import (
     Answer,
     jpeg_bytes,
 )
+from tests.support.headers import content_security_policy as csp_of
 from tests.support.hostile_checker import unsafe_parts
 
 OEMBED = ("www.youtube.com", "/oembed")
@@ -343,14 +344,6 @@ def test_facades_and_the_renderer_keep_urls_as_written():
 
 
 # The article page: frame-src, Permissions-Policy and the script only where players are.
-
-
-def csp_of(response):
-    directives = {}
-    for part in response["Content-Security-Policy"].split(";"):
-        name, *sources = part.split()
-        directives[name] = sources
-    return directives
 
 
 def permissions_of(response):

@@ -18,6 +18,7 @@ from django.utils import timezone
 from articles import live
 from articles.models import Article, Author, LiveEntry
 from tests.factories import ArticleFactory, AuthorFactory, library_image
+from tests.support.headers import content_security_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -215,7 +216,7 @@ def test_while_live_the_page_s_policy_lets_in_every_player_an_update_may_bring(
     from articles.embeds.models import Embed
 
     response = client.get(live_story.get_absolute_url())
-    assert csp_directive(response, "frame-src") == sorted(providers.FRAME_ORIGINS)
+    assert content_security_policy(response).get("frame-src") == sorted(providers.FRAME_ORIGINS)
     assert "js/embeds" in response.content.decode()
 
     Embed.objects.create(
@@ -230,22 +231,14 @@ def test_while_live_the_page_s_policy_lets_in_every_player_an_update_may_bring(
         live_story.coverage = Article.Coverage.ENDED
         live_story.save()
     response = client.get(live_story.get_absolute_url())
-    assert csp_directive(response, "frame-src") == ["https://www.youtube-nocookie.com"]
+    assert content_security_policy(response).get("frame-src") == ["https://www.youtube-nocookie.com"]
     assert "js/embeds" in response.content.decode()
 
     with django_capture_on_commit_callbacks(execute=True):
         LiveEntry.objects.all().delete()
     response = client.get(live_story.get_absolute_url())
-    assert csp_directive(response, "frame-src") is None
+    assert content_security_policy(response).get("frame-src") is None
     assert "js/embeds" not in response.content.decode()
-
-
-def csp_directive(response, name):
-    for directive in response["Content-Security-Policy"].split(";"):
-        directive_name, *sources = directive.split()
-        if directive_name == name:
-            return sources
-    return None
 
 
 # -- Search engines ---------------------------------------------------------------------------------

@@ -15,19 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from articles.models import Article
+from tests.support.headers import content_security_policy as policy
 from tests.support.production import check_deploy, manage
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGIN_URL = reverse("admin:login")
-
-
-def policy(response):
-    """The Content-Security-Policy as {directive: [sources]}."""
-    directives = {}
-    for part in response["Content-Security-Policy"].split(";"):
-        name, *sources = part.split()
-        directives[name] = sources
-    return directives
 
 
 def public_urls(newsroom):
